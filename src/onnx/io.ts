@@ -6,17 +6,17 @@ import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs'
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { create, toBinary } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import { StringStringEntryProtoSchema } from 'onnx-buf';
 import { GraphError, LoadError, OnnxpressError } from '../errors.js';
 import { byteLength, dtypeFromCode, elementCount } from './dtype.js';
 import type { Model } from './ir.js';
 import {
-  ModelProtoSchema,
   TensorProto_DataLocation,
   decodeModelProto,
   modelFromProto,
   modelToProto,
+  serializeModelProto,
   tensorSource,
   type TensorProto,
 } from './proto.js';
@@ -263,9 +263,9 @@ export async function saveModel(model: Model, path: string, options: SaveOptions
       return tp;
     },
   });
-  let bytes: Uint8Array;
+  let chunks: Uint8Array[];
   try {
-    bytes = toBinary(ModelProtoSchema, proto, { writeUnknownFields: true });
+    chunks = serializeModelProto(proto);
   } catch (e) {
     throw new GraphError(`Cannot serialize the model for ${path}: ${(e as Error).message}${external ? '' : ' (try externalData: true)'}`, { cause: e });
   }
@@ -275,7 +275,15 @@ export async function saveModel(model: Model, path: string, options: SaveOptions
   const dataTmp = dataPath + tag;
   try {
     if (jobs.length) await writeChunks(dataTmp, jobs.map((j) => ({ offset: j.offset, bytes: j.tensor.bytes() })));
-    await writeChunks(modelTmp, [{ offset: 0, bytes }]);
+    let at = 0;
+    await writeChunks(
+      modelTmp,
+      chunks.map((c) => {
+        const chunk = { offset: at, bytes: c };
+        at += c.byteLength;
+        return chunk;
+      }),
+    );
     if (jobs.length) await rename(dataTmp, dataPath);
     await rename(modelTmp, path);
   } catch (e) {
@@ -283,7 +291,7 @@ export async function saveModel(model: Model, path: string, options: SaveOptions
     await rm(dataTmp, { force: true });
     throw new LoadError(`Cannot write ${path}: ${(e as Error).message}`, { cause: e });
   }
-  const result: SaveResult = { path, bytes: bytes.byteLength };
+  const result: SaveResult = { path, bytes: chunks.reduce((n, c) => n + c.byteLength, 0) };
   if (jobs.length) {
     result.externalDataFile = dataPath;
     result.externalBytes = (await stat(dataPath)).size;
