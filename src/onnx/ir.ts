@@ -292,7 +292,7 @@ export class Node {
       if (fallback === undefined) throw new GraphError(`${this} has no attribute "${name}" ${oneOf(this.attributes.keys())}`);
       return fallback;
     }
-    if (a.type !== type) throw new GraphError(expected(`a ${type} attribute`, `"${name}" of ${this}`, a.type));
+    if (a.type !== type) throw new GraphError(expected(`${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type} attribute`, `"${name}" of ${this}`, a.type));
     return a.value;
   }
 

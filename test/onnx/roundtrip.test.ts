@@ -53,3 +53,64 @@ describe('onnx/io lossless round trip (conformance models)', function () {
     expect(r.bad).to.deep.equal([]);
   });
 });
+
+describe('onnx/io keeps what it does not know, and writes deterministically', function () {
+  /** Tag and payload of a varint field, appended to a message's bytes. */
+  function unknownVarint(field: number, value: number): number[] {
+    const out: number[] = [];
+    let tag = field * 8;
+    while (tag > 0x7f) {
+      out.push((tag & 0x7f) | 0x80);
+      tag >>>= 7;
+    }
+    out.push(tag, value);
+    return out;
+  }
+
+  it('fields from a newer ONNX survive load and save (model level and inside a node)', async function () {
+    const { readFileSync } = await import('node:fs');
+    const { fromBinary, toBinary } = await import('@bufbuild/protobuf');
+    const { ModelProtoSchema, NodeProtoSchema } = await import('onnx-buf');
+    const orig = readFileSync('/usr/share/libonnx-testdata/data/node/test_relu/model.onnx');
+    // put an unknown field (number 4242) into the first node and another (4243) at the model level
+    const proto = fromBinary(ModelProtoSchema, orig);
+    const nodeBytes = Uint8Array.from([...toBinary(NodeProtoSchema, proto.graph!.node[0]), ...unknownVarint(4242, 7)]);
+    proto.graph!.node[0] = fromBinary(NodeProtoSchema, nodeBytes);
+    const withUnknown = Uint8Array.from([...toBinary(ModelProtoSchema, proto), ...unknownVarint(4243, 9)]);
+    const model = await loadModel(withUnknown);
+    model.graph.nodes[0].name = 'renamed'; // an edit to the same node must not drop its unknown field
+    const out = encodeModel(model);
+    const dir = mkdtempSync(join(tmpdir(), 'onnxpress-unk-'));
+    try {
+      writeFileSync(join(dir, 'out.onnx'), out);
+      if (!hasPython('onnx')) this.skip();
+      // the ONNX reference library sees both unknown fields (it keeps unknown fields when it re-serializes)
+      const r = runPython<{ node: string; model: string; name: string }>(
+        `import json,sys\nfrom onnx import ModelProto\nm=ModelProto(); m.ParseFromString(open(json.load(sys.stdin),'rb').read())\n` +
+          `n=m.graph.node[0]\nprint(json.dumps({"node": n.SerializeToString()[-4:].hex(), "model": m.SerializeToString()[-4:].hex(), "name": n.name}))`,
+        join(dir, 'out.onnx'),
+      );
+      expect(unknownVarint(4242, 7)).to.have.length(4);
+      expect(r.name).to.equal('renamed');
+      expect(r.node).to.equal(Buffer.from(unknownVarint(4242, 7)).toString('hex'));
+      expect(r.model).to.equal(Buffer.from(unknownVarint(4243, 9)).toString('hex'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('saving the same model twice gives byte-identical files', async () => {
+    const { saveModel } = await import('../../src/index.js');
+    const { readFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'onnxpress-det-'));
+    try {
+      for (const f of ['fixtures/fmnist-cnn.onnx', 'fixtures/fmnist-mlp.onnx']) {
+        await saveModel(await loadModel(f), join(dir, 'a.onnx'));
+        await saveModel(await loadModel(f), join(dir, 'b.onnx'));
+        expect(Buffer.compare(readFileSync(join(dir, 'a.onnx')), readFileSync(join(dir, 'b.onnx')))).to.equal(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
