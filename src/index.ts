@@ -20,3 +20,4 @@ export { runPass, parseOptions, optionsJsonSchema, type Pass, type PassContext, 
 export { loadDataset, validateDescriptor, seededPermutation, type Dataset, type DatasetDescriptor, type Batch, type Feed, type Sample, type FileDataset, type LoadDatasetOptions } from './eval/datasets.js';
 export { evaluate, compareOutputs, formatEvalResult, type EvaluateOptions, type EvalResult, type ClassMetrics, type CompareOptions, type CompareResult } from './eval/accuracy.js';
 export { inspectModel, formatSummary, isQuantizationOp, QUANTIZATION_OPS, type ModelSummary, type IOSummary, type OpCount, type InspectOptions } from './onnx/inspect.js';
+export * from './onnx/hygiene/index.js';
