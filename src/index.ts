@@ -21,3 +21,5 @@ export { loadDataset, validateDescriptor, seededPermutation, type Dataset, type 
 export { evaluate, compareOutputs, formatEvalResult, type EvaluateOptions, type EvalResult, type ClassMetrics, type CompareOptions, type CompareResult } from './eval/accuracy.js';
 export { inspectModel, formatSummary, isQuantizationOp, QUANTIZATION_OPS, type ModelSummary, type IOSummary, type OpCount, type InspectOptions } from './onnx/inspect.js';
 export * from './onnx/hygiene/index.js';
+export { inferShapes, type InferShapesOptions, type InferShapesResult } from './onnx/infer/index.js';
+export { loadTensor, loadNamedTensor, saveTensor, encodeTensorFile, type LoadTensorOptions, type NamedTensor, type SaveTensorOptions } from './onnx/tensorfile.js';

@@ -145,7 +145,12 @@ class ExternalReader {
         throw new LoadError(`${what}: external data file "${location}" links to ${real}, outside the model's folder`);
       }
       const fd = openSync(real, 'r');
-      entry = { fd, size: fstatSync(fd).size };
+      const st = fstatSync(fd);
+      if (!st.isFile()) {
+        closeSync(fd);
+        throw new LoadError(`${what}: external data location "${location}" is not a file`);
+      }
+      entry = { fd, size: st.size };
       this.#fds.set(file, entry);
     }
     const dtype = dtypeFromCode(t.dataType);
@@ -190,6 +195,8 @@ export interface SaveOptions {
   externalDataFile?: string;
   /** Tensors smaller than this many bytes stay inline when external data is written (default 1024). */
   externalThreshold?: number;
+  /** @internal Total weight bytes above which `'auto'` writes external data (default ~1.8 GiB); tests lower it. */
+  inlineLimit?: number;
 }
 
 /** What `saveModel` wrote. */
@@ -225,7 +232,7 @@ export async function saveModel(model: Model, path: string, options: SaveOptions
       if (tensorSource(v.initializer)?.dataLocation === TensorProto_DataLocation.EXTERNAL) loadedExternal = true;
     }
   }
-  const external = mode === true || (mode === 'auto' && (total > INLINE_LIMIT || loadedExternal));
+  const external = mode === true || (mode === 'auto' && (total > (options.inlineLimit ?? INLINE_LIMIT) || loadedExternal));
   const dataName = options.externalDataFile ?? `${basename(path)}.data`;
   if (external && (isAbsolute(dataName) || dataName.split(/[\\/]/).includes('..'))) {
     throw new GraphError(`externalDataFile "${dataName}" must be a plain relative path inside the model's folder`);
@@ -233,7 +240,8 @@ export async function saveModel(model: Model, path: string, options: SaveOptions
   const dir = dirname(resolve(path));
   const jobs: { tensor: Tensor; offset: number }[] = [];
   let dataSize = 0;
-  const proto = modelToProto(model, {
+  // typed(): a pass may leave NaN in an int field, which BigInt refuses; that is a GraphError, and nothing is written
+  const proto = typed(path, () => modelToProto(model, {
     placeTensor: (tensor, tp) => {
       const big = tensor.dtype !== 'string' && tensor.byteLength >= threshold;
       const wasExternal = tp.dataLocation === TensorProto_DataLocation.EXTERNAL;
@@ -262,13 +270,15 @@ export async function saveModel(model: Model, path: string, options: SaveOptions
       }
       return tp;
     },
-  });
+  }));
   let chunks: Uint8Array[];
   try {
     chunks = serializeModelProto(proto);
   } catch (e) {
     throw new GraphError(`Cannot serialize the model for ${path}: ${(e as Error).message}${external ? '' : ' (try externalData: true)'}`, { cause: e });
   }
+  // renaming onto a folder fails only after the data file is in place: refuse before writing anything
+  if ((await stat(path).catch(() => undefined))?.isDirectory()) throw new LoadError(`Cannot write ${path}: it is a folder`);
   const tag = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const modelTmp = path + tag;
   const dataPath = join(dir, dataName);
@@ -297,6 +307,16 @@ export async function saveModel(model: Model, path: string, options: SaveOptions
     result.externalBytes = (await stat(dataPath)).size;
   }
   return result;
+}
+
+/** Runs an encoding step so that whatever it throws is an OnnxpressError naming the target file. */
+function typed<T>(path: string, encode: () => T): T {
+  try {
+    return encode();
+  } catch (e) {
+    if (e instanceof OnnxpressError) throw e;
+    throw new GraphError(`Cannot serialize the model for ${path}: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 async function writeChunks(path: string, chunks: { offset: number; bytes: Uint8Array }[]): Promise<void> {

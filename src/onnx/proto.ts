@@ -144,7 +144,11 @@ function decodeGraph(gp: GraphProto, g: Graph, ctx: DecodeCtx): void {
     if (!name || g.values.has(name)) throw new LoadError(`${where} has a sparse initializer with a missing or duplicate name "${name}"`);
     g.sparseInitializers.push({ name, value: g.declareValue(name), message: sp });
   }
+  const inputNames = new Set<string>();
   for (const vi of gp.input) {
+    // onnx's checker and onnxruntime refuse a repeated input name; accepting it would feed one value twice
+    if (inputNames.has(vi.name)) throw new LoadError(`${where} lists graph input "${vi.name}" twice`);
+    inputNames.add(vi.name);
     const v = g.values.get(vi.name) ?? declare(g, vi.name, where);
     g.inputs.push(v);
     attachValueInfo(v, vi, 'input');
@@ -539,11 +543,11 @@ function encodeNode(n: Node, options: EncodeOptions): NodeProto {
   while (inputs.length && inputs[inputs.length - 1] === '' && !(src && src.input.length >= inputs.length)) inputs.pop();
   out.input = inputs;
   out.output = n.outputs.map((v) => v?.name ?? '');
-  out.attribute = [...n.attributes].map(([name, a]) => encodeAttr(name, a, options));
+  out.attribute = [...n.attributes].map(([name, a]) => encodeAttr(name, a, options, ` of ${n}`));
   return out;
 }
 
-function encodeAttr(name: string, a: Attr, options: EncodeOptions): AttributeProto {
+function encodeAttr(name: string, a: Attr, options: EncodeOptions, owner = ''): AttributeProto {
   const src = attrSrc.get(a);
   const out = src ? copyOf(src) : fresh(AttributeProtoSchema);
   setScalar(out, 'name', name, '');
@@ -563,7 +567,7 @@ function encodeAttr(name: string, a: Attr, options: EncodeOptions): AttributePro
       break;
     case 'int':
       setType(AT.INT);
-      if (Number(out.i) !== a.value || !Object.hasOwn(out, 'i')) setScalar(out, 'i', toInt64(a.value), 0n);
+      if (Number(out.i) !== a.value || !Object.hasOwn(out, 'i')) setScalar(out, 'i', toInt64(a.value, `attribute "${name}"${owner}`), 0n);
       break;
     case 'string':
       setType(AT.STRING);
@@ -583,7 +587,7 @@ function encodeAttr(name: string, a: Attr, options: EncodeOptions): AttributePro
       break;
     case 'ints':
       setType(AT.INTS);
-      if (!(src && sameNumbers(src.ints.map(Number), a.value))) out.ints = a.value.map(toInt64);
+      if (!(src && sameNumbers(src.ints.map(Number), a.value))) out.ints = a.value.map((v) => toInt64(v, `attribute "${name}"${owner}`));
       break;
     case 'strings':
       setType(AT.STRINGS);
@@ -609,7 +613,8 @@ function sameNumbers<T>(a: readonly T[], b: readonly T[]): boolean {
 }
 
 /** Clamps to int64 (attributes such as Slice's ends use INT64_MAX, which a double rounds past). */
-function toInt64(v: number): bigint {
+function toInt64(v: number, what: string): bigint {
+  if (Number.isNaN(v)) throw new GraphError(`Cannot write ${what}: NaN is not an int64`);
   if (v >= 9223372036854775807) return 9223372036854775807n;
   if (v <= -9223372036854775808) return -9223372036854775808n;
   return BigInt(Math.trunc(v));
@@ -625,6 +630,14 @@ export function encodeTensor(t: Tensor, name: string, options: EncodeOptions = {
   if (src) {
     out = src.name === name ? src : copyOf(src);
     if (out !== src) setScalar(out, 'name', name, '');
+    if (out.dataLocation === TensorProto_DataLocation.EXTERNAL) {
+      // its location is relative to the folder it was loaded from, which is not where these bytes go: write the
+      // data the loader read inline (saveModel's placeTensor moves it to a new data file when it should be external)
+      if (out === src) out = copyOf(src);
+      delete (out as Partial<TensorProto>).dataLocation;
+      out.externalData = [];
+      out.rawData = t.bytes() as TensorProto['rawData'];
+    }
   } else {
     out = create(TensorProtoSchema, { dims: t.dims.map((d) => BigInt(d)), dataType: dtypeCode(t.dtype) });
     if (name) out.name = name;
@@ -726,11 +739,12 @@ export function serializeModelProto(proto: ModelProto): Uint8Array[] {
  * ```
  */
 export function encodeModel(m: Model, options: EncodeOptions = {}): Uint8Array {
-  const proto = modelToProto(m, options);
   let chunks: Uint8Array[];
   try {
-    chunks = serializeModelProto(proto);
+    chunks = serializeModelProto(modelToProto(m, options));
   } catch (e) {
+    if (e instanceof OnnxpressError) throw e;
+    // e.g. an IR field set to NaN, which BigInt refuses: still a typed error, not a crash
     throw new GraphError(`Cannot serialize model: ${(e as Error).message}`, { cause: e });
   }
   if (chunks.length === 1) return chunks[0];

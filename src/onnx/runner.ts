@@ -12,6 +12,7 @@ import ort from 'onnxruntime-node';
 import { EvaluationError, expected, oneOf } from '../errors.js';
 import type { DType, TypedArray } from './dtype.js';
 import { Model } from './ir.js';
+import { loadModel } from './io.js';
 import { decodeModelProto, encodeModel, modelFromProto } from './proto.js';
 import { Tensor } from './tensor.js';
 
@@ -74,16 +75,20 @@ export class Runner {
     readonly outputs: IOInfo[],
   ) {}
 
-  /** Makes a session from a Model (or model bytes). */
-  static async create(model: Model | Uint8Array, options: RunnerOptions = {}): Promise<Runner> {
+  /**
+   * Makes a session from a Model, model bytes, or a model file's path. Give the path for a model with external
+   * data: onnxruntime reads the data files beside the model file, and refuses them for a model given as bytes.
+   */
+  static async create(model: Model | Uint8Array | string, options: RunnerOptions = {}): Promise<Runner> {
     const ep = options.ep ?? 'cpu';
     if (!EXECUTION_PROVIDERS.includes(ep)) throw new EvaluationError(`${expected(`an execution provider ${oneOf(EXECUTION_PROVIDERS)}`, 'ep', ep)}`);
     if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
       throw new EvaluationError(expected('a positive integer', 'threads', options.threads));
     }
-    let bytes: Uint8Array;
+    let bytes: Uint8Array | string;
     if (options.extraOutputs?.length) {
-      const copy = model instanceof Model ? modelFromProto(decodeModelProto(encodeModel(model))) : modelFromProto(decodeModelProto(model));
+      const copy =
+        model instanceof Model ? modelFromProto(decodeModelProto(encodeModel(model))) : typeof model === 'string' ? await loadModel(model) : modelFromProto(decodeModelProto(model));
       for (const name of options.extraOutputs) {
         const v = copy.graph.values.get(name);
         if (!v) throw new EvaluationError(`Cannot read intermediate tensor "${name}": no such value in the main graph ${oneOf(copy.graph.values.keys())}`);
@@ -96,7 +101,8 @@ export class Runner {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: [ep],
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-      logSeverityLevel: options.debug ? 0 : 3,
+      // errors reach the caller as exceptions; onnxruntime's own error log would only repeat them on stderr
+      logSeverityLevel: options.debug ? 0 : 4,
       logVerbosityLevel: options.debug ? 1 : 0,
       // spinning threads halve throughput on a busy machine (measured); see shared notes
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
@@ -107,7 +113,7 @@ export class Runner {
     }
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, sessionOptions);
+      session = typeof bytes === 'string' ? await ort.InferenceSession.create(bytes, sessionOptions) : await ort.InferenceSession.create(bytes, sessionOptions);
     } catch (e) {
       throw providerError(ep, e);
     }

@@ -1,0 +1,5 @@
+import type { Handler } from '../context.js';
+import { argReduce } from '../rules.js';
+
+/** ArgMin: int64 indices, x's shape with axis dropped (or 1 with keepdims). */
+export const ArgMin: Handler = argReduce;

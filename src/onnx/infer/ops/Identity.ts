@@ -1,0 +1,4 @@
+import { passThrough } from '../rules.js';
+
+/** Identity: y is x, type, shape and known elements. */
+export const Identity = passThrough;

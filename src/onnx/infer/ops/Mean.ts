@@ -1,0 +1,4 @@
+import { elementwise } from '../rules.js';
+
+/** Mean: numpy broadcast of every input, the first one's type. */
+export const Mean = elementwise();

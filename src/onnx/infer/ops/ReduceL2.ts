@@ -1,0 +1,5 @@
+import type { Handler } from '../context.js';
+import { reduce } from '../rules.js';
+
+/** ReduceL2: x's shape with axes reduced (to 1 with keepdims); axes is an input from opset 18. */
+export const ReduceL2: Handler = (ctx) => reduce(ctx, 18);
