@@ -32,6 +32,11 @@ export interface RunnerOptions {
   extraOutputs?: readonly string[];
   /** Prints every node's inputs and outputs while running (onnxruntime verbose logging); for debugging. */
   debug?: boolean;
+  /**
+   * Where onnxruntime writes the model as it runs it, after its graph optimizations (to see what it fused, e.g.
+   * DynamicQuantizeMatMul). onnxruntime writes the file while making the session.
+   */
+  optimizedModelFilePath?: string;
 }
 
 /** A tensor going in or out of onnxruntime. */
@@ -107,6 +112,7 @@ export class Runner {
       // spinning threads halve throughput on a busy machine (measured); see shared notes
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
+    if (options.optimizedModelFilePath) sessionOptions.optimizedModelFilePath = options.optimizedModelFilePath;
     if (options.threads) {
       sessionOptions.intraOpNumThreads = options.threads;
       sessionOptions.interOpNumThreads = 1;
