@@ -1,0 +1,21 @@
+/**
+ * `AveragePool` -> QLinearAveragePool (com.microsoft): `DQ(x) -> AveragePool -> Q`, the output with its own calibrated params.
+ */
+import type { OpHandler } from './table.js';
+
+/**
+ * The AveragePool handler.
+ *
+ * @example
+ * ```ts
+ * STATIC_HANDLERS.AveragePool.plan(ctx); // { quantize: true, activations: [0], output: { kind: 'own', … } }
+ * ```
+ */
+export const AveragePool: OpHandler = {
+  opType: 'AveragePool',
+  plan(ctx) {
+    if (!ctx.isFloatActivation(ctx.node.inputs[0])) return ctx.float('unsupported-shape', 'its input is not a float32 tensor computed at run time');
+    if (ctx.node.outputs.length > 1) return ctx.float('unsupported-shape', 'it has more than one output');
+    return { quantize: true, activations: [0], output: { kind: 'own', required: true, absorbsActivation: false } };
+  },
+};

@@ -1,0 +1,21 @@
+/**
+ * `Slice`: `DQ(x) -> Slice -> Q` with equal params on both sides, which onnxruntime rewrites to Slice on the integers
+ * (`Q(op(DQ(x))) = op(x)` when the params are equal and op moves or repeats values without changing them).
+ * Quantized only when its input already carries a Q/DQ pair, so it never adds one of its own.
+ */
+import type { OpHandler } from './table.js';
+
+/**
+ * The Slice handler.
+ *
+ * @example
+ * ```ts
+ * STATIC_HANDLERS.Slice.plan(ctx); // { quantize: true, activations: [0], output: { kind: 'shared', inputs: [0] } }
+ * ```
+ */
+export const Slice: OpHandler = {
+  opType: 'Slice',
+  plan(ctx) {
+    return ctx.shareParams([0]);
+  },
+};
