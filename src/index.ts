@@ -23,3 +23,13 @@ export { inspectModel, formatSummary, isQuantizationOp, QUANTIZATION_OPS, type M
 export * from './onnx/hygiene/index.js';
 export { inferShapes, type InferShapesOptions, type InferShapesResult } from './onnx/infer/index.js';
 export { loadTensor, loadNamedTensor, saveTensor, encodeTensorFile, type LoadTensorOptions, type NamedTensor, type SaveTensorOptions } from './onnx/tensorfile.js';
+export { calibrate, calibrateOptions, CALIBRATION_METHODS, MinMaxObserver, PercentileObserver, EntropyObserver, MseObserver, makeObserver, Histogram, sqnr, quantizationError, type CalibrateOptions, type CalibrateResult, type Observer } from './quantize/calibrate/index.js';
+export { quantizeStatic, tensorsToCalibrate, staticOptions, type StaticQuantizeOptions } from './quantize/static.js';
+export { quantizeDynamic, dynamicOptions, type DynamicOptions } from './quantize/dynamic.js';
+export { quantizeWeightOnly, weightOnlyOptions, type WeightOnlyOptions } from './quantize/weightOnly.js';
+export { toQOperator } from './quantize/qoperator.js';
+export { quantize, quantizeOptions, quantizeStaticPass, quantizeDynamicPass, quantizeWeightOnlyPass, QUANTIZE_PASSES, QUANTIZE_METADATA_KEY, formatQuantizeReport, type QuantizeOptions, type QuantizeMode, type QuantizeResultReport } from './quantize/quantize.js';
+export * from './quantize/types.js';
+export { buildTrainingGraph, inferenceModel, type TrainingGraph, type TrainableParam, type TrainingGraphOptions, type LossSpec } from './train/graph.js';
+export { GRAD_RULES, gradRuleFor } from './train/grad/table.js';
+export { datasetFeeds, type DatasetFeedBatch } from './eval/accuracy.js';

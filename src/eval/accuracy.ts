@@ -321,6 +321,41 @@ async function* limited(dataset: Dataset, batchSize: number, total: number): Asy
   }
 }
 
+/** One batch of `datasetFeeds`. */
+export interface DatasetFeedBatch {
+  /** Model feeds, by input name. */
+  feeds: Record<string, RunTensor>;
+  /** Samples of the dataset in this batch. */
+  take: number;
+  /** The batch dimension fed: `take`, or the model's fixed batch size (the last batch padded with zero samples). */
+  rows: number;
+}
+
+/**
+ * A dataset's batches as feeds for a session, matched to the model's inputs, cast and padded as `evaluate` and
+ * `compareOutputs` do (shared with calibration). Mismatched names, types or shapes throw before anything runs.
+ *
+ * @example
+ * ```ts
+ * for await (const { feeds, take } of datasetFeeds(runner, dataset, { model, batchSize: 32, limit: 1000 })) {
+ *   await runner.run(feeds);
+ * }
+ * ```
+ */
+export async function* datasetFeeds(
+  runner: Runner,
+  dataset: Dataset,
+  options: { model?: Model; batchSize?: number; limit?: number } = {},
+): AsyncGenerator<DatasetFeedBatch> {
+  positiveInt(options.batchSize, 'batchSize');
+  positiveInt(options.limit, 'limit');
+  const plan = planFeeds({ runner, owned: false, model: options.model }, dataset, '');
+  const total = Math.min(options.limit ?? dataset.size, dataset.size);
+  for await (const { batch, take } of limited(dataset, plan.fixedBatch ?? options.batchSize ?? 64, total)) {
+    yield { feeds: makeFeeds(plan, batch, take), take, rows: plan.fixedBatch ?? take };
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Ranking
 

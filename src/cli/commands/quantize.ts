@@ -1,0 +1,175 @@
+/**
+ * `optimize quantize <model> -o <out>`: builds `quantize()` options from the flags, runs it, writes the model
+ * atomically (a failed run leaves no output file) and prints a summary: nodes quantized per op type, size before
+ * and after, nodes left in float and why.
+ *
+ * Exit codes: 0 done (also when the float model is returned because int8 was not faster: the summary says so);
+ * 1 the accuracy goal (--max-accuracy-drop) could not be met (the best model found is still written);
+ * 2 bad usage or input (missing calibration data, unknown node in --exclude, unreadable model).
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { OptionsError } from '../../errors.js';
+import { loadModel, saveModel } from '../../onnx/io.js';
+import { formatBytes } from '../../onnx/inspect.js';
+import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../../onnx/runner.js';
+import { formatQuantizeReport, quantize, type QuantizeOptions, type QuantizeStage } from '../../quantize/quantize.js';
+import { fileSize, positiveInteger, printJson, printText, progress, type Progress } from '../output.js';
+
+export interface QuantizeCommandOptions {
+  output: string;
+  mode: 'static' | 'dynamic' | 'weight-only';
+  calibration?: string;
+  samples?: number;
+  method?: 'minmax' | 'percentile' | 'entropy' | 'mse';
+  percentile?: number;
+  perChannel?: boolean;
+  activationType?: 'uint8' | 'int8';
+  reduceRange?: boolean;
+  format?: 'qdq' | 'qoperator';
+  exclude?: string[];
+  opTypes?: string[];
+  maxAccuracyDrop?: number;
+  data?: string;
+  evalSamples?: number;
+  bits?: '8' | '4';
+  latency?: 'auto' | 'off';
+  latencyClock?: 'wall' | 'cpu';
+  ep: ExecutionProvider;
+  threads?: number;
+  batch?: number[];
+  maxTrials?: number;
+  timeBudget?: number;
+  seed?: number;
+  json?: boolean;
+}
+
+/**
+ * Thrown after the result was written and printed, when the accuracy goal was not met: main.ts turns it into
+ * exit code 1 without printing anything more.
+ */
+export class GoalNotMet extends Error {
+  readonly exitCode = 1;
+}
+
+/** Parses a non-negative number (`--max-accuracy-drop 0.3`). */
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('Expected a non-negative number.');
+  return n;
+}
+
+/** Parses a comma-separated list of positive integers (`--batch 1,32`). */
+function positiveList(value: string): number[] {
+  return value.split(',').map((v) => positiveInteger(v.trim()));
+}
+
+/** Collects comma-separated, repeatable list flags (`--exclude a,b --exclude c`). */
+function list(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+/** The `quantize()` options a command line asks for; nothing given is left to the library's defaults. */
+export function toQuantizeOptions(o: QuantizeCommandOptions): QuantizeOptions {
+  const out: Record<string, unknown> = { mode: o.mode, ep: o.ep };
+  const set = (k: string, v: unknown) => {
+    if (v !== undefined) out[k] = v;
+  };
+  set('calibration', o.calibration);
+  set('samples', o.samples);
+  set('method', o.method);
+  set('percentile', o.percentile);
+  set('perChannel', o.perChannel);
+  set('activationType', o.activationType);
+  set('reduceRange', o.reduceRange);
+  set('format', o.format);
+  set('exclude', o.exclude);
+  set('opTypes', o.opTypes);
+  set('maxAccuracyDrop', o.maxAccuracyDrop);
+  set('evalData', o.data);
+  set('evalSamples', o.evalSamples);
+  set('bits', o.bits === undefined ? undefined : Number(o.bits));
+  set('latency', o.latency);
+  set('latencyClock', o.latencyClock);
+  set('threads', o.threads);
+  set('batch', o.batch === undefined ? undefined : o.batch.length === 1 ? o.batch[0] : o.batch);
+  set('maxTrials', o.maxTrials);
+  set('timeBudgetSeconds', o.timeBudget);
+  set('seed', o.seed);
+  return out as QuantizeOptions;
+}
+
+const STAGE_LABEL: Record<QuantizeStage, string> = { calibrate: 'calibrating', evaluate: 'evaluating', sqnr: 'measuring SQNR', latency: 'timing placements' };
+
+/** Runs `quantize`. */
+export async function quantizeCommand(modelPath: string, o: QuantizeCommandOptions): Promise<void> {
+  if (o.data !== undefined && o.maxAccuracyDrop === undefined) {
+    throw new OptionsError('--data is the evaluation set of --max-accuracy-drop: give both, or neither');
+  }
+  if (o.bits !== undefined && o.mode !== 'weight-only') throw new OptionsError(`--bits applies to --mode weight-only, not ${o.mode}`);
+  const options = toQuantizeOptions(o);
+  const model = await loadModel(modelPath);
+  const before = await fileSize(modelPath);
+  let bar: Progress | undefined;
+  let stage: QuantizeStage | undefined;
+  const onProgress = (s: QuantizeStage, done: number, total: number) => {
+    if (s !== stage) {
+      bar?.stop();
+      stage = s;
+      bar = progress(STAGE_LABEL[s], o);
+    }
+    bar!.update(done, total);
+  };
+  let result;
+  try {
+    result = await quantize(model, options, { onProgress });
+  } finally {
+    bar?.stop();
+  }
+  const { model: out, report } = result;
+  const saved = await saveModel(out, o.output);
+  const after = saved.bytes + (saved.externalBytes ?? 0);
+  if (o.json) {
+    printJson({ model: modelPath, output: o.output, bytes: { before: before ?? null, after, ratio: before ? after / before : null }, report });
+  } else {
+    const size = before ? `${formatBytes(before)} → ${formatBytes(after)} (${(after / before).toFixed(2)}×)` : formatBytes(after);
+    const lines = [`Model  ${modelPath}`, `Output ${o.output}`, `Size   ${size}`, `Time   ${report.seconds.total.toFixed(1)} s`, '', formatQuantizeReport(report)];
+    if (!report.goalMet) lines.push('', `Accuracy goal not met: wrote the best model found to ${o.output}.`);
+    printText(lines.join('\n'));
+  }
+  if (!report.goalMet) throw new GoalNotMet('accuracy goal not met');
+}
+
+export function registerQuantize(program: Command): void {
+  program
+    .command('quantize')
+    .description('quantize a model to int8 (static or dynamic) or int8/4-bit weights; falls back to float where int8 costs accuracy or speed')
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('-o, --output <file>', 'where to write the quantized model')
+    .addOption(new Option('--mode <mode>', 'static (calibrated), dynamic or weight-only').choices(['static', 'dynamic', 'weight-only']).default('static'))
+    .option('--calibration <descriptor.json>', 'calibration dataset descriptor (static mode)')
+    .option('--samples <n>', 'calibration samples (default 512)', positiveInteger)
+    .addOption(new Option('--method <method>', 'activation range method (default percentile)').choices(['minmax', 'percentile', 'entropy', 'mse']))
+    .option('--percentile <p>', 'percentile for --method percentile (default 99.999)', nonNegative)
+    .option('--per-channel', 'one weight scale per output channel (default)')
+    .option('--no-per-channel', 'one weight scale per tensor')
+    .addOption(new Option('--activation-type <type>', 'activation type (default: decided from the CPU and EP)').choices(['uint8', 'int8']))
+    .option('--reduce-range', '7-bit weights (default: decided from the CPU)')
+    .option('--no-reduce-range', 'full 8-bit weights')
+    .addOption(new Option('--format <format>', 'QDQ pairs or QLinear ops (default qdq)').choices(['qdq', 'qoperator']))
+    .option('--exclude <names>', 'node names, op types or patterns to keep in float (comma-separated, repeatable)', list)
+    .option('--op-types <types>', 'only quantize these op types (comma-separated)', list)
+    .option('--max-accuracy-drop <pp>', 'largest accepted top-1 drop in percentage points (needs --data)', nonNegative)
+    .option('--data <descriptor.json>', 'evaluation dataset for --max-accuracy-drop (labels: top-1; none: agreement with float)')
+    .option('--eval-samples <n>', 'evaluate on the first n samples of --data', positiveInteger)
+    .addOption(new Option('--bits <bits>', 'weight-only: 8 or 4 bits').choices(['8', '4']))
+    .addOption(new Option('--latency <mode>', 'auto: time placements, never return a model slower than float').choices(['auto', 'off']))
+    .addOption(new Option('--latency-clock <clock>', 'wall time, or process CPU time (steadier on a busy machine; use with --threads 1)').choices(['wall', 'cpu']))
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(EXECUTION_PROVIDERS).default('cpu'))
+    .option('--threads <n>', 'intra-op threads (default: one per physical core)', positiveInteger)
+    .option('--batch <n,…>', 'batch size(s) latency is measured at; with several, int8 must win at each (default 32)', positiveList)
+    .option('--max-trials <n>', 'accuracy trials / greedy latency steps, each at most (default 16)', positiveInteger)
+    .option('--time-budget <seconds>', 'time budget of the searches (default 600)', positiveInteger)
+    .option('--seed <n>', 'seed for synthesized timing inputs', (v) => (v === '0' ? 0 : positiveInteger(v)))
+    .option('--json', 'print one JSON document instead of text')
+    .action(quantizeCommand);
+}
