@@ -33,3 +33,4 @@ export * from './quantize/types.js';
 export { buildTrainingGraph, inferenceModel, type TrainingGraph, type TrainableParam, type TrainingGraphOptions, type LossSpec } from './train/graph.js';
 export { GRAD_RULES, gradRuleFor } from './train/grad/table.js';
 export { datasetFeeds, type DatasetFeedBatch } from './eval/accuracy.js';
+export * from './prune/index.js';

@@ -7,12 +7,15 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerDemo } from './commands/demo.js';
+import { registerDistill } from './commands/distill.js';
 import { registerEval } from './commands/eval.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerPrune } from './commands/prune.js';
+import { GoalNotMet, registerQuantize } from './commands/quantize.js';
 import { EXIT, packageVersion, reportError } from './output.js';
 
 /** Every command, in the order `--help` lists them. */
-const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerDemo];
+const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerQuantize, registerPrune, registerDistill, registerDemo];
 
 /** Builds the program (exported for tests and for embedding). */
 export function makeProgram(): Command {
@@ -41,6 +44,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     // `optimize` with no command prints the help (to stderr) and is a usage error
     if (e instanceof CommanderError && e.code === 'commander.help') return EXIT.usage;
+    // the command already wrote and printed its result; only the exit code is left to give
+    if (e instanceof GoalNotMet) return EXIT.gateFailed;
     return reportError(e, flags);
   }
 }

@@ -18,6 +18,7 @@ import {
   ModelProtoSchema,
   NodeProtoSchema,
   OperatorSetIdProtoSchema,
+  SparseTensorProtoSchema,
   StringStringEntryProtoSchema,
   TensorProtoSchema,
   TensorProto_DataLocation,
@@ -32,6 +33,7 @@ import {
   type GraphProto,
   type ModelProto,
   type NodeProto,
+  type SparseTensorProto,
   type StringStringEntryProto,
   type TensorProto,
   type TypeProto,
@@ -42,7 +44,7 @@ import { DTYPES, byteLength, dtypeCode, dtypeFromCode, elementCount, type DType 
 import { Graph, Model, Node, type Attr, type Dim, type OnnxFunction, type Value, type ValueType } from './ir.js';
 import { Tensor } from './tensor.js';
 
-export type { ModelProto, TensorProto };
+export type { ModelProto, SparseTensorProto, TensorProto };
 export { ModelProtoSchema, TensorProtoSchema, TensorProto_DataLocation };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -645,6 +647,49 @@ export function encodeTensor(t: Tensor, name: string, options: EncodeOptions = {
     else out.rawData = t.bytes() as TensorProto['rawData'];
   }
   return options.placeTensor ? options.placeTensor(t, out) : out;
+}
+
+/**
+ * A SparseTensorProto (COO) for an entry of `graph.sparseInitializers`: `values` holds the NNZ non-zero elements
+ * ([NNZ], named `name`: a sparse initializer takes its name from its values tensor), `indices` their linearized
+ * positions in the dense tensor ([NNZ], ascending, no duplicates: the 1-D form of the ONNX spec), and `dims` the
+ * dense shape. Indices should be int64: onnx's checker refuses any other type; onnxruntime 1.30 also reads int32,
+ * int16 and int8 ones, which are allowed here for callers that target it alone. The IR keeps sparse initializers
+ * opaque (`{ name, value, message }`), so this is the one place that builds such a message; `decodeSparseTensor`
+ * reads one back.
+ *
+ * @example
+ * ```ts
+ * const msg = encodeSparseTensor('W', [2, 2], Tensor.from('float32', [1], [5]), Tensor.from('int64', [1], [3n]));
+ * graph.sparseInitializers.push({ name: 'W', value, message: msg });
+ * ```
+ */
+export function encodeSparseTensor(name: string, dims: readonly number[], values: Tensor, indices: Tensor): SparseTensorProto {
+  const integer = ['int64', 'int32', 'int16', 'int8'].includes(indices.dtype);
+  if (values.dims.length !== 1 || !integer || indices.dims.length !== 1 || indices.dims[0] !== values.dims[0]) {
+    throw new GraphError(`Sparse tensor "${name}": expected values [NNZ] and int64 indices [NNZ], found values ${JSON.stringify(values.dims)} and ${indices.dtype} indices ${JSON.stringify(indices.dims)}`);
+  }
+  return create(SparseTensorProtoSchema, {
+    values: encodeTensor(values, name),
+    indices: encodeTensor(indices, `${name}_indices`),
+    dims: dims.map((d) => BigInt(d)),
+  });
+}
+
+/**
+ * Reads a SparseTensorProto (an opaque `graph.sparseInitializers[i].message`): its dense dims, values and indices
+ * (either index form: [NNZ] linearized, or [NNZ, rank]).
+ *
+ * @example
+ * ```ts
+ * const { dims, values, indices } = decodeSparseTensor(graph.sparseInitializers[0].message);
+ * ```
+ */
+export function decodeSparseTensor(message: unknown, source = 'model'): { name: string; dims: number[]; values: Tensor; indices: Tensor } {
+  const sp = message as SparseTensorProto;
+  if (!sp?.values || !sp.indices) throw new LoadError(`${source}: a sparse tensor has no values or no indices`);
+  const ctx: DecodeCtx = { source };
+  return { name: sp.values.name, dims: sp.dims.map(Number), values: decodeTensor(sp.values, ctx), indices: decodeTensor(sp.indices, ctx) };
 }
 
 function encodeFunction(f: OnnxFunction, options: EncodeOptions): FunctionProto {

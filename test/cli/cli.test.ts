@@ -1,7 +1,7 @@
 /** The built CLI (`node dist/src/cli/main.js`), spawned as a user would run it. */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +66,9 @@ describe('cli: optimize', function () {
     const r = optimize('--help');
     expect(r.status).to.equal(0);
     const commands = r.stdout.split('Commands:')[1]!.split('\n').map((l) => /^ {2}(\S+)/.exec(l)?.[1]).filter(Boolean);
-    expect(commands).to.deep.equal(['inspect', 'eval', 'demo', 'help']);
+    // one file per command in src/cli/commands: each must be registered, and nothing else may be
+    const files = readdirSync(new URL('../../src/cli/commands/', import.meta.url)).filter((f) => f.endsWith('.js')).map((f) => f.replace(/\.js$/, ''));
+    expect([...commands].sort()).to.deep.equal([...files, 'help'].sort());
   });
 
   it('without a command prints the usage and exits 2', () => {

@@ -1,0 +1,244 @@
+/**
+ * Knowledge distillation (`distill` pass): trains a small student to match a teacher's soft targets — Hinton's KD at
+ * temperature T, scaled by T², mixed with cross-entropy on hard labels by `alpha` (labels optional: alpha is 0 then).
+ *
+ * The student is a given ONNX model, or one of the built-in family (`students.ts`) scaled from the teacher's shape
+ * (`studentWidth`, `studentDepth`) for plain CNNs and MLPs. Training is `train` (`../train/loop.ts`): seeded
+ * shuffling and augmentation, validation every epoch, early stopping, best weights kept, resumable checkpoints.
+ *
+ * The output is the student in inference form (BatchNormalization folded into the convolutions by default), runnable
+ * by onnxruntime, with its training recipe in `metadata_props` under `onnxpress.distill`.
+ *
+ * Not done: hint (intermediate-feature) losses.
+ */
+import { z } from 'zod';
+import { OptionsError } from '../errors.js';
+import { evaluate } from '../eval/accuracy.js';
+import type { Dataset } from '../eval/datasets.js';
+import { cleanup, foldBatchNorm } from '../onnx/hygiene/index.js';
+import { Model } from '../onnx/ir.js';
+import { runPass, type Pass, type PassContext, type PassResult } from '../pass.js';
+import { train, trainOptions, type EpochRecord, type TrainProgress, type TrainState } from '../train/loop.js';
+import { OPTIMIZERS, optimizerOptions, type OptimizerOptions } from '../train/optim.js';
+import { describeTeacher, makeFromSpec, parameterCount, scaleSpec, type StudentSpec } from './students.js';
+
+export { describeTeacher, makeCnn, makeMlp, makeFromSpec, scaleSpec, parameterCount, featureShape, type CnnSpec, type MlpSpec, type StudentSpec, type ConvBlockSpec, type BuildOptions } from './students.js';
+
+/** The metadata key under which the recipe is recorded. */
+export const DISTILL_METADATA_KEY = 'onnxpress.distill';
+
+function isDataset(v: unknown): v is Dataset {
+  return typeof v === 'object' && v !== null && typeof (v as Dataset).batches === 'function' && typeof (v as Dataset).size === 'number';
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return `an object (${v.constructor?.name ?? 'Object'})`;
+  return typeof v === 'string' ? JSON.stringify(v) : `${typeof v} ${String(v)}`;
+}
+
+/** An object option (a Dataset or Model); `z.any()` underneath so the schema stays representable as JSON Schema. */
+function objectOption<T>(what: string, check: (v: unknown) => boolean, wanted: string) {
+  return z
+    .any()
+    .superRefine((v, ctx) => {
+      if (!check(v)) ctx.addIssue({ code: 'custom', message: `Expected ${wanted} for ${what} but received ${kindOf(v)}` });
+    })
+    .describe(`${what}: ${wanted}`) as unknown as z.ZodType<T>;
+}
+
+const { optimizer: _optimizer, ...trainShape } = trainOptions.shape;
+void _optimizer;
+
+/** The options of the `distill` pass: one schema for the library, the CLI and docs. */
+export const distillOptions = z
+  .object({
+    data: objectOption<Dataset>('data', isDataset, 'a Dataset (the training data; labels optional)'),
+    val: objectOption<Dataset>('val', isDataset, 'a Dataset (validation data)').optional(),
+    student: objectOption<Model>('student', (v) => v instanceof Model, 'a Model (the student to train)').optional(),
+    studentWidth: z.number().positive().max(4).optional().describe('built-in student: channel and hidden-width multiplier (default 0.25)'),
+    studentDepth: z.number().positive().max(4).optional().describe('built-in student: conv-block / hidden-layer count multiplier (default 1)'),
+    ...trainShape,
+    optimizer: z.union([z.enum(OPTIMIZERS), optimizerOptions]).default('adam').describe('optimizer kind, or full optimizer options'),
+    lr: z.number().positive().optional().describe('learning rate (overrides optimizer.lr; default 1e-3)'),
+    foldBatchNorm: z.boolean().default(true).describe('fold BatchNormalization into the convolutions of the output'),
+  })
+  .strict();
+
+export type DistillOptionsInput = z.input<typeof distillOptions>;
+export type DistillOptions = z.output<typeof distillOptions>;
+
+/** The pass context plus training callbacks. */
+export interface DistillContext extends PassContext {
+  onProgress?: (p: TrainProgress) => void;
+  onEpoch?: (r: EpochRecord) => void;
+  onCheckpoint?: (state: TrainState) => void | Promise<void>;
+  resumeFrom?: TrainState;
+}
+
+/** What `distill` reports; plain data. */
+export interface DistillReport {
+  teacher: { parameters: number; valTop1?: number };
+  student: { source: 'given' | 'built-in'; parameters: number; spec?: StudentSpec; valTop1?: number };
+  /** student / teacher parameters. */
+  parameterRatio: number;
+  loss: { temperature: number; alpha: number; useLabels: boolean; useTeacher: boolean };
+  epochs: number;
+  /** The epoch whose weights were kept. */
+  epoch: number;
+  stoppedEarly: boolean;
+  steps: number;
+  seconds: number;
+  history: EpochRecord[];
+}
+
+/** What the `distill` pass returns. */
+export interface DistillPassResult extends PassResult {
+  report: DistillReport;
+  history: EpochRecord[];
+}
+
+/**
+ * Trainable parameters: elements of float initializers, BatchNormalization running statistics not counted.
+ *
+ * @example
+ * ```ts
+ * countParameters(await loadModel('fixtures/fmnist-cnn.onnx')); // 105962
+ * ```
+ */
+export function countParameters(model: Model): number {
+  const g = model.graph;
+  const stats = new Set<string>();
+  for (const n of g.nodes) if (n.opType === 'BatchNormalization') for (const i of [3, 4]) if (n.inputs[i]) stats.add(n.inputs[i]!.name);
+  let total = 0;
+  for (const v of g.initializers.values()) {
+    const t = v.initializer!;
+    if (!stats.has(v.name) && (t.dtype === 'float32' || t.dtype === 'float16' || t.dtype === 'float64' || t.dtype === 'bfloat16')) total += t.size;
+  }
+  return total;
+}
+
+/** The recipe recorded in metadata: every option but the data, models and callbacks. */
+function recipe(o: DistillOptions, extra: Record<string, unknown>): string {
+  const { data: _d, val: _v, student: _s, ...rest } = o;
+  void _d;
+  void _v;
+  void _s;
+  return JSON.stringify({ ...rest, ...extra });
+}
+
+async function runDistill(teacher: Model, o: DistillOptions, ctx: DistillContext): Promise<DistillPassResult> {
+  if (o.student && (o.studentWidth !== undefined || o.studentDepth !== undefined)) {
+    throw new OptionsError('Give either a student model or studentWidth/studentDepth for a built-in student, not both');
+  }
+  let student: Model;
+  let spec: StudentSpec | undefined;
+  if (o.student) student = o.student;
+  else {
+    spec = scaleSpec(describeTeacher(teacher), { width: o.studentWidth ?? 0.25, depth: o.studentDepth ?? 1 });
+    const tOut = teacher.graph.outputs[0]!;
+    const tIn = teacher.graph.inputs.find((v) => !v.initializer)!;
+    student = makeFromSpec(spec, { seed: o.seed, inputName: tIn.name, outputName: tOut.name });
+  }
+  const optimizer: OptimizerOptions = typeof o.optimizer === 'string' ? { kind: o.optimizer } : { ...o.optimizer };
+  if (o.lr !== undefined) optimizer.lr = o.lr;
+
+  const { data, val, student: _s, studentWidth: _w, studentDepth: _dp, lr: _lr, foldBatchNorm: fold, optimizer: _o, ...trainRest } = o;
+  void _s;
+  void _w;
+  void _dp;
+  void _lr;
+  void _o;
+  const result = await train(student, data, {
+    ...trainRest,
+    optimizer,
+    teacher,
+    ...(val ? { val } : {}),
+    ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+    ...(ctx.onEpoch ? { onEpoch: ctx.onEpoch } : {}),
+    ...(ctx.onCheckpoint ? { onCheckpoint: ctx.onCheckpoint } : {}),
+    ...(ctx.resumeFrom ? { resumeFrom: ctx.resumeFrom } : {}),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+  const model = result.model;
+  if (fold) {
+    await foldBatchNorm(model);
+    await cleanup(model, { steps: ['removeIdentity', 'removeUnused'] });
+  }
+  const notes: string[] = [];
+  let teacherTop1: number | undefined;
+  let studentTop1: number | undefined;
+  if (val?.hasLabels) {
+    teacherTop1 = (await evaluate(teacher, val, { ep: o.ep, threads: o.threads, batchSize: o.evalBatchSize, ...(o.teacherOutput ? { output: o.teacherOutput } : {}) })).top1;
+    studentTop1 = (await evaluate(model, val, { ep: o.ep, threads: o.threads, batchSize: o.evalBatchSize })).top1;
+  }
+  const teacherParams = countParameters(teacher);
+  const studentParams = countParameters(model);
+  const report: DistillReport = {
+    teacher: { parameters: teacherParams, ...(teacherTop1 !== undefined ? { valTop1: teacherTop1 } : {}) },
+    student: { source: spec ? 'built-in' : 'given', parameters: studentParams, ...(spec ? { spec } : {}), ...(studentTop1 !== undefined ? { valTop1: studentTop1 } : {}) },
+    parameterRatio: studentParams / teacherParams,
+    loss: { temperature: result.loss.temperature ?? o.temperature, alpha: result.loss.alpha ?? o.alpha, useLabels: result.loss.useLabels, useTeacher: result.loss.useTeacher },
+    epochs: result.history.length,
+    epoch: result.epoch,
+    stoppedEarly: result.stoppedEarly,
+    steps: result.steps,
+    seconds: result.seconds,
+    history: result.history,
+  };
+  if (result.stoppedEarly) notes.push(`stopped early after epoch ${result.history.length}: no validation gain for ${o.patience} epochs`);
+  if (!result.loss.useLabels) notes.push('pure distillation: the training data has no labels (or alpha is 0)');
+  model.producerName = 'onnxpress';
+  model.metadata.set(
+    DISTILL_METADATA_KEY,
+    recipe(o, {
+      optimizer,
+      loss: report.loss,
+      student: spec ? { builtIn: spec } : 'given',
+      trainSamples: data.size,
+      epochsRun: result.history.length,
+      keptEpoch: result.epoch,
+      ...(studentTop1 !== undefined ? { valTop1: studentTop1 } : {}),
+    }),
+  );
+  return { model, modified: true, notes, report, history: result.history };
+}
+
+/**
+ * `distill`: trains a student (given, or built from the teacher's shape) on the teacher's soft targets and returns
+ * it in inference form. Returns a new model (the teacher is not changed).
+ *
+ * @example
+ * ```ts
+ * const r = (await runPass(distillPass, teacher, { data, studentWidth: 0.25, epochs: 5 })) as DistillPassResult;
+ * ```
+ */
+export const distillPass: Pass<typeof distillOptions> = {
+  name: 'distill',
+  description: "Knowledge distillation: train a smaller student on the teacher's soft targets (and hard labels, if any)",
+  inPlace: false,
+  options: distillOptions,
+  run: (model, options, ctx) => runDistill(model, options, ctx as DistillContext),
+};
+
+/** Options of the `distill` function: the pass options plus training callbacks. */
+export type DistillFunctionOptions = DistillOptionsInput & Omit<DistillContext, 'note' | 'seed'>;
+
+/**
+ * Distills `teacher` into a student. See `distillOptions` for every option.
+ *
+ * @example
+ * ```ts
+ * import { loadModel, loadDataset, distill, saveModel } from 'onnxpress';
+ * const teacher = await loadModel('fixtures/fmnist-teacher.onnx');
+ * const data = await loadDataset('train.json');
+ * const { model, history, report } = await distill(teacher, { data, studentWidth: 0.25, epochs: 5, batchSize: 128 });
+ * await saveModel(model, 'student.onnx');
+ * ```
+ */
+export async function distill(teacher: Model, options: DistillFunctionOptions): Promise<{ model: Model; history: EpochRecord[]; report: DistillReport; notes: string[] }> {
+  const { onProgress, onEpoch, onCheckpoint, resumeFrom, signal, ...rest } = options;
+  const ctx: DistillContext = { ...(onProgress ? { onProgress } : {}), ...(onEpoch ? { onEpoch } : {}), ...(onCheckpoint ? { onCheckpoint } : {}), ...(resumeFrom ? { resumeFrom } : {}), ...(signal ? { signal } : {}) };
+  const r = (await runPass(distillPass, teacher, rest, ctx)) as DistillPassResult;
+  return { model: r.model, history: r.history, report: r.report, notes: r.notes ?? [] };
+}
