@@ -22,7 +22,7 @@
  */
 import { EvaluationError, OptionsError, expected, oneOf } from '../errors.js';
 import { toFloat32, fromFloat32 } from '../onnx/codecs.js';
-import { DTYPES, elementCount, type DType, type TypedArray } from '../onnx/dtype.js';
+import { DTYPES, INT_RANGE, elementCount, type DType, type TypedArray } from '../onnx/dtype.js';
 import { formatCount, formatPercent, formatTable } from '../onnx/inspect.js';
 import { Model, type Dim } from '../onnx/ir.js';
 import { Runner, type ExecutionProvider, type RunTensor } from '../onnx/runner.js';
@@ -222,17 +222,6 @@ function planFeeds(o: Opened, dataset: Dataset, owner: string): FeedPlan {
   return fixedBatch === undefined ? { inputs: plans } : { inputs: plans, fixedBatch };
 }
 
-const INT_LIMITS: Partial<Record<DType, [number, number]>> = {
-  int8: [-128, 127],
-  uint8: [0, 255],
-  int16: [-32768, 32767],
-  uint16: [0, 65535],
-  int32: [-2147483648, 2147483647],
-  uint32: [0, 4294967295],
-  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  uint64: [0, Number.MAX_SAFE_INTEGER],
-  bool: [0, 1],
-};
 
 /** Casts feed data to the model input's element type (see the module doc for what is allowed). */
 function castData(data: TypedArray, from: DType, to: DType, input: string): TypedArray {
@@ -243,7 +232,8 @@ function castData(data: TypedArray, from: DType, to: DType, input: string): Type
   if (DTYPES[to].float && (to === 'float16' || to === 'bfloat16')) {
     return fromFloat32(data instanceof Float32Array ? data : toFloat32(data, from, n), to);
   }
-  const limits = INT_LIMITS[to];
+  // packed sub-byte types cannot be fed element by element
+  const limits = DTYPES[to].bits >= 8 ? INT_RANGE[to] : undefined;
   const Ctor = DTYPES[to].array;
   if (!limits || !Ctor) throw new EvaluationError(`Cannot feed ${from} data to model input "${input}", which takes ${to}`);
   const out = new Ctor(n);

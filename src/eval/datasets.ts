@@ -33,7 +33,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { LoadError, OptionsError, expected, oneOf } from '../errors.js';
 import { float16ToFloat32 } from '../onnx/codecs.js';
-import { DTYPES, elementCount, type DType, type TypedArray } from '../onnx/dtype.js';
+import { DTYPES, INT_RANGE, elementCount, type DType, type TypedArray } from '../onnx/dtype.js';
 import { convertChannels, decodeImage, resizeBilinear } from './formats/images.js';
 import { parseIdx } from './formats/idx.js';
 import { npzNames, parseNpy, readNpz } from './formats/npy.js';
@@ -716,14 +716,6 @@ function rint(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-const INT_RANGE: Partial<Record<DType, [number, number]>> = {
-  int8: [-128, 127],
-  uint8: [0, 255],
-  int16: [-32768, 32767],
-  uint16: [0, 65535],
-  int32: [-2147483648, 2147483647],
-  uint32: [0, 4294967295],
-};
 
 /** Stores `values` at `offset` of `out` (an array of `dtype`), rounding and clamping for integer types. */
 function storeValues(out: TypedArray, dtype: DType, offset: number, values: Float64Array): void {

@@ -12,7 +12,7 @@
  * and NaN payloads come out the same on every platform.
  */
 import { OptionsError, expected } from '../errors.js';
-import { DTYPES, byteLength, type DType, type TypedArray } from './dtype.js';
+import { DTYPES, INT_RANGE, byteLength, type DType, type TypedArray } from './dtype.js';
 
 /**
  * The five 8-bit float dtypes.
@@ -688,18 +688,6 @@ function roundHalfEven(v: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
-const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
-  int8: [-128, 127],
-  uint8: [0, 255],
-  int16: [-32768, 32767],
-  uint16: [0, 65535],
-  int32: [-2147483648, 2147483647],
-  uint32: [0, 4294967295],
-  int4: [-8, 7],
-  uint4: [0, 15],
-  int2: [-2, 1],
-  uint2: [0, 3],
-};
 
 /** Round half to even, then clamp to [lo, hi]; NaN becomes 0 (Cast leaves it undefined; 0 is the harmless choice). */
 function toIntSaturated(v: number, lo: number, hi: number): number {

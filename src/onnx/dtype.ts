@@ -91,3 +91,28 @@ export function elementCount(dims: readonly number[]): number {
   for (const d of dims) n *= d;
   return n;
 }
+
+/**
+ * The value range of each integer dtype (bool as 0..1; 64-bit types limited to what a double holds exactly), for
+ * rounding and saturating conversions.
+ *
+ * @example
+ * ```ts
+ * INT_RANGE.int8; // [-128, 127]
+ * ```
+ */
+export const INT_RANGE: Readonly<Partial<Record<DType, readonly [number, number]>>> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295],
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
+  int4: [-8, 7],
+  uint4: [0, 15],
+  int2: [-2, 1],
+  uint2: [0, 3],
+  bool: [0, 1],
+};
