@@ -8,6 +8,7 @@
  *   npm run bench:distill
  *   BENCH_EPOCHS=10 BENCH_SAMPLES=60000 BENCH_SEEDS=1,2,3 node dist/bench/distill.js
  *   BENCH_ALPHA=0.1 BENCH_TEMPERATURE=4 node dist/bench/distill.js
+ *   BENCH_AUGMENT=1 node dist/bench/distill.js     # crop + flip in both arms (the teacher scores augmented images)
  *   BENCH_TEACHER=fixtures/fmnist-cnn.onnx node dist/bench/distill.js   # another teacher
  */
 import { existsSync } from 'node:fs';
@@ -29,6 +30,8 @@ const SEEDS = (process.env.BENCH_SEEDS ?? '1,2,3').split(',').map(Number);
 const WIDTH = Number(process.env.BENCH_WIDTH ?? 0.25);
 const ALPHA = Number(process.env.BENCH_ALPHA ?? 0.5);
 const TEMPERATURE = Number(process.env.BENCH_TEMPERATURE ?? 4);
+/** Random crop (padding 2) and flip in both arms; the teacher then scores each augmented batch. */
+const AUGMENT = process.env.BENCH_AUGMENT === '1';
 const PRE = { layout: 'NCHW' as const, scale: 0.00392156862745098, mean: [0.286], std: [0.353] };
 
 function idx(split: 'train' | 't10k', limit?: number): IdxDescriptor {
@@ -51,10 +54,11 @@ async function main(): Promise<number> {
     batchSize: 128,
     optimizer: { kind: 'adam', lr: 3e-3, schedule: { kind: 'cosine', warmupSteps: 100 } },
     threads: 1,
+    ...(AUGMENT ? { augment: { cropPadding: 2, flip: true } } : {}),
   };
   console.log(`teacher ${TEACHER}: ${countParameters(teacher)} parameters, test top-1 ${pct((await evaluate(teacher, test, { batchSize: 500, threads: 1 })).top1)}`);
   console.log(`student width ${WIDTH}: ${countParameters(makeFromSpec(spec))} parameters; ${EPOCHS} epochs on ${data.size} training images; seeds ${SEEDS.join(', ')}`);
-  console.log(`distilled: KD at T = ${TEMPERATURE} + CE with alpha ${ALPHA}; hard labels: CE alone (alpha 1)`);
+  console.log(`distilled: KD at T = ${TEMPERATURE} + CE with alpha ${ALPHA}; hard labels: CE alone (alpha 1)${AUGMENT ? '; both with random crop (padding 2) and flip' : ''}`);
   const rows: string[][] = [['seed', 'distilled', 'hard labels', 'difference', 'seconds (KD / CE)']];
   const kd: number[] = [];
   const ce: number[] = [];

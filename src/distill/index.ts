@@ -47,9 +47,6 @@ function objectOption<T>(what: string, check: (v: unknown) => boolean, wanted: s
     .describe(`${what}: ${wanted}`) as unknown as z.ZodType<T>;
 }
 
-const { optimizer: _optimizer, ...trainShape } = trainOptions.shape;
-void _optimizer;
-
 /** The options of the `distill` pass: one schema for the library, the CLI and docs. */
 export const distillOptions = z
   .object({
@@ -58,7 +55,7 @@ export const distillOptions = z
     student: objectOption<Model>('student', (v) => v instanceof Model, 'a Model (the student to train)').optional(),
     studentWidth: z.number().positive().max(4).optional().describe('built-in student: channel and hidden-width multiplier (default 0.25)'),
     studentDepth: z.number().positive().max(4).optional().describe('built-in student: conv-block / hidden-layer count multiplier (default 1)'),
-    ...trainShape,
+    ...trainOptions.omit({ optimizer: true }).shape,
     optimizer: z.union([z.enum(OPTIMIZERS), optimizerOptions]).default('adam').describe('optimizer kind, or full optimizer options'),
     lr: z.number().positive().optional().describe('learning rate (overrides optimizer.lr; default 1e-3)'),
     foldBatchNorm: z.boolean().default(true).describe('fold BatchNormalization into the convolutions of the output'),
@@ -118,13 +115,16 @@ export function countParameters(model: Model): number {
   return total;
 }
 
+/** A copy of `o` without `keys`. */
+function omit<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Omit<T, K> {
+  const out = { ...o };
+  for (const k of keys) delete out[k];
+  return out;
+}
+
 /** The recipe recorded in metadata: every option but the data, models and callbacks. */
 function recipe(o: DistillOptions, extra: Record<string, unknown>): string {
-  const { data: _d, val: _v, student: _s, ...rest } = o;
-  void _d;
-  void _v;
-  void _s;
-  return JSON.stringify({ ...rest, ...extra });
+  return JSON.stringify({ ...omit(o, ['data', 'val', 'student']), ...extra });
 }
 
 async function runDistill(teacher: Model, o: DistillOptions, ctx: DistillContext): Promise<DistillPassResult> {
@@ -143,14 +143,9 @@ async function runDistill(teacher: Model, o: DistillOptions, ctx: DistillContext
   const optimizer: OptimizerOptions = typeof o.optimizer === 'string' ? { kind: o.optimizer } : { ...o.optimizer };
   if (o.lr !== undefined) optimizer.lr = o.lr;
 
-  const { data, val, student: _s, studentWidth: _w, studentDepth: _dp, lr: _lr, foldBatchNorm: fold, optimizer: _o, ...trainRest } = o;
-  void _s;
-  void _w;
-  void _dp;
-  void _lr;
-  void _o;
+  const { data, val, foldBatchNorm: fold } = o;
   const result = await train(student, data, {
-    ...trainRest,
+    ...omit(o, ['data', 'val', 'student', 'studentWidth', 'studentDepth', 'lr', 'foldBatchNorm', 'optimizer']),
     optimizer,
     teacher,
     ...(val ? { val } : {}),

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ import {
   type CnnSpec,
 } from '../../src/distill/index.js';
 import { GraphError, LoadError, OptionsError, PassError } from '../../src/errors.js';
-import { compareOutputs } from '../../src/eval/accuracy.js';
+import { compareOutputs, evaluate } from '../../src/eval/accuracy.js';
 import { loadDataset, type Batch, type Dataset, type FileDataset, type IdxDescriptor } from '../../src/eval/datasets.js';
 import { loadModel } from '../../src/onnx/io.js';
 import type { Model } from '../../src/onnx/ir.js';
@@ -226,6 +226,30 @@ describe('distill', function () {
     const mlp = await loadModel(join(FIXTURES, 'fmnist-mlp.onnx'));
     const flat = await loadDataset(join(FIXTURES, 'fmnist-test-256', 'mlp.json'));
     await expectReject(distill(mlp, { data: flat, epochs: 1, augment: { cropPadding: 2 } }), OptionsError, /Augmentation \(crop padding, flip\) needs image inputs shaped \[C, H, W\]; the training data's are "input" \[784\]/);
+  });
+
+  describe('the distillation fixtures', () => {
+    const ref = JSON.parse(readFileSync(join(FIXTURES, 'distill-reference.json'), 'utf8')) as {
+      teacher: { parameters: number; test: { top1: { correct: number } } };
+      student: { parameters: number; test: { top1: { correct: number } } };
+    };
+    it('the student has ≤ 1/10 of the teacher\'s parameters and carries its recipe', async () => {
+      const teacher = await loadModel(join(FIXTURES, 'fmnist-teacher.onnx'));
+      const student = await loadModel(join(FIXTURES, 'fmnist-student.onnx'));
+      expect(countParameters(teacher)).to.equal(ref.teacher.parameters);
+      expect(countParameters(student)).to.equal(ref.student.parameters);
+      expect(countParameters(student) * 10).to.be.at.most(countParameters(teacher));
+      expect(JSON.parse(student.metadata.get(DISTILL_METADATA_KEY)!)).to.include({ studentWidth: 0.25, temperature: 4, alpha: 0.5 });
+    });
+    it('the measured t10k top-1 counts reproduce (teacher ≥ 92%)', async function () {
+      if (!existsSync(`${FASHION}/t10k-images-idx3-ubyte.gz`)) this.skip();
+      const test = await loadDataset({ format: 'idx', images: `${FASHION}/t10k-images-idx3-ubyte.gz`, labels: `${FASHION}/t10k-labels-idx1-ubyte.gz`, input: { layout: 'NCHW', ...PRE } });
+      const t = await evaluate(await loadModel(join(FIXTURES, 'fmnist-teacher.onnx')), test, { batchSize: 500, threads: 1 });
+      const s = await evaluate(await loadModel(join(FIXTURES, 'fmnist-student.onnx')), test, { batchSize: 500, threads: 1 });
+      expect(t.correct.top1).to.equal(ref.teacher.test.top1.correct);
+      expect(s.correct.top1).to.equal(ref.student.test.top1.correct);
+      expect(t.top1).to.be.at.least(0.92);
+    });
   });
 
   describe('CLI', () => {
