@@ -10,6 +10,21 @@
  *   BENCH_ALPHA=0.1 BENCH_TEMPERATURE=4 node dist/bench/distill.js
  *   BENCH_AUGMENT=1 node dist/bench/distill.js     # crop + flip in both arms (the teacher scores augmented images)
  *   BENCH_TEACHER=fixtures/fmnist-cnn.onnx node dist/bench/distill.js   # another teacher
+ *
+ * Measured on the busy 2-core machine (onnxruntime-node 1.30.0, teacher fixtures/fmnist-teacher.onnx at 92.76%,
+ * student 26.7k parameters, seeds 1–3, mean t10k top-1, distilled vs hard labels):
+ *
+ * | setting | distilled | hard labels | difference |
+ * |---|---:|---:|---:|
+ * | defaults: 5 epochs, 60k images, T = 4, alpha 0.5 | 90.44% | 90.48% | −0.04 pp (wins 2 of 3 seeds) |
+ * | 5 epochs, T = 4, alpha 0.1 | 90.23% | 90.48% | −0.25 pp |
+ * | 10 epochs, T = 4, alpha 0.5 | 91.16% | 91.22% | −0.06 pp |
+ * | 5 epochs, crop + flip in both arms | 88.79% | 88.83% | −0.04 pp |
+ * | 5 epochs, T = 2, alpha 0.5 | 90.71% | 90.48% | +0.24 pp (3 of 3) |
+ * | 10 epochs on 10k images, T = 4 | 88.29% | 87.93% | +0.36 pp (3 of 3) |
+ *
+ * T = 2 was found by looking at these test-set numbers, so its gain is optimistic; at the defaults the difference
+ * is within seed noise (±0.3 pp).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -34,3 +34,7 @@ export { buildTrainingGraph, inferenceModel, type TrainingGraph, type TrainableP
 export { GRAD_RULES, gradRuleFor } from './train/grad/table.js';
 export { datasetFeeds, type DatasetFeedBatch } from './eval/accuracy.js';
 export * from './prune/index.js';
+export { makeOptimizer, learningRate, clipGradNorm, optimizerOptions, scheduleOptions, OPTIMIZERS, SCHEDULES, type Optimizer, type OptimizerOptions } from './train/optim.js';
+export { train, trainOptions, type TrainOptions, type TrainResult, type TrainState } from './train/loop.js';
+export { encodeCheckpoint, decodeCheckpoint } from './train/checkpoint.js';
+export { distill, distillPass, distillOptions, DISTILL_METADATA_KEY, type DistillReport } from './distill/index.js';
