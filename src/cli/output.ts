@@ -4,7 +4,7 @@
  *
  * Exit codes: 0 success; 1 a goal or gate was not met; 2 bad usage or bad input (unknown option, missing or
  * malformed file, unavailable execution provider, model and data that do not fit); 3 an internal error (a bug:
- * rerun with --debug and report it).
+ * rerun with --debug and report it); 4 a gate that could not decide (latency too noisy within its time limit).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import cliProgress from 'cli-progress';
 import { CommanderError, InvalidArgumentError } from 'commander';
 import { OnnxpressError } from '../errors.js';
 
-export const EXIT = { ok: 0, gateFailed: 1, usage: 2, internal: 3 } as const;
+export const EXIT = { ok: 0, gateFailed: 1, usage: 2, internal: 3, inconclusive: 4 } as const;
 
 /** Writes text to stdout, with a final newline. */
 export function printText(text: string): void {
