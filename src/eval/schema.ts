@@ -135,3 +135,23 @@ export const reportSchema = z.object({
   frontier: z.array(z.string()),
 });
 export type Report = z.infer<typeof reportSchema>;
+
+export const FOOTPRINT_SCHEMA_ID = 'onnxpress.footprint/1';
+
+/**
+ * `footprint.json`: what `optimize run` records in its output folder, variant by variant (parent, passes, metrics,
+ * timings). A sharded run (`--shard i/n`) writes one per shard; `optimize report` merges footprints into a report.
+ */
+export const footprintSchema = z.object({
+  schema: z.literal(FOOTPRINT_SCHEMA_ID),
+  tool: z.object({ name: z.literal('onnxpress'), version: z.string() }),
+  createdAt: z.string(),
+  machine: machineInfoSchema,
+  reference: z.string(),
+  /** Which slice of the variants this run measured (absent: all of them). */
+  shard: z.object({ index: z.number().int().positive(), count: z.number().int().positive() }).optional(),
+  /** The resolved config the run was made from. */
+  config: z.record(z.string(), z.unknown()).optional(),
+  variants: z.array(variantResultSchema),
+});
+export type Footprint = z.infer<typeof footprintSchema>;
