@@ -328,6 +328,14 @@ export interface InsertedQdq {
 }
 
 /**
+ * Names of what quantization adds. Short on purpose: on small models the names of the added nodes and tensors
+ * were a tenth of the file (a name is stored once where it is defined and once per reader, and exporters' tensor
+ * names run to 50 characters). Added tensors are named after the tensor they quantize plus a suffix, so they can
+ * be traced; added nodes get short numbered names (`Q_3`, `DQ_17`): their inputs say what they quantize.
+ */
+export const SUFFIX = { q: 'Q', dq: 'DQ', quantized: ':q', dequantized: ':dq', scale: ':s', zeroPoint: ':zp' } as const;
+
+/**
  * Inserts Q/DQ pairs and DQ'd constants into a graph, sharing identical scale / zero-point initializers between
  * tensors and one DequantizeLinear per weight. All edits go through the IR API.
  *
@@ -340,15 +348,19 @@ export interface InsertedQdq {
 export class QdqBuilder {
   readonly #params = new Map<string, [Value, Value]>();
   readonly #constants = new Map<string, Value>();
+  /** Per-axis zero-point tensors by content: most are all zeros, and layers of one width can share one. */
+  readonly #zeroPoints = new Map<string, Value>();
 
   constructor(readonly graph: Graph) {}
 
   /** The (scale, zero point) initializers for per-tensor params, made once per distinct params. */
-  params(p: QParams, baseName: string): [Value, Value] {
+  params(p: QParams): [Value, Value] {
     const key = paramsKey(p);
     let pair = this.#params.get(key);
     if (!pair) {
-      pair = [this.graph.addInitializer(`${baseName}_scale`, scalar('float32', p.scale)), this.graph.addInitializer(`${baseName}_zero_point`, scalar(p.type, p.zeroPoint))];
+      // shared by every tensor with these params, so named for none of them (and short: each is read twice per pair)
+      const g = this.graph, k = this.#params.size;
+      pair = [g.addInitializer(g.uniqueName(`qp${k}${SUFFIX.scale}`), scalar('float32', p.scale)), g.addInitializer(g.uniqueName(`qp${k}${SUFFIX.zeroPoint}`), scalar(p.type, p.zeroPoint))];
       this.#params.set(key, pair);
     }
     return pair;
@@ -361,11 +373,11 @@ export class QdqBuilder {
   quantizeValue(v: Value, p: QParams, readers: readonly Use[] | 'all'): InsertedQdq {
     const g = this.graph;
     const uses = readers === 'all' ? [...v.uses] : readers;
-    const [scale, zp] = this.params(p, v.name);
+    const [scale, zp] = this.params(p);
     const producer = v.producer && v.producer.graph === g ? v.producer : undefined;
     const anchor = producer ? { after: producer } : { before: uses[0]?.node ?? g.nodes[0] };
-    const q = g.addNode({ opType: 'QuantizeLinear', name: g.uniqueNodeName(`${v.name}_QuantizeLinear`), inputs: [v, scale, zp], outputs: [`${v.name}_quantized`], ...anchor });
-    const dq = g.addNode({ opType: 'DequantizeLinear', name: g.uniqueNodeName(`${v.name}_DequantizeLinear`), inputs: [q.output(), scale, zp], outputs: [`${v.name}_dequantized`], after: q });
+    const q = g.addNode({ opType: 'QuantizeLinear', name: g.uniqueNodeName(SUFFIX.q), inputs: [v, scale, zp], outputs: [`${v.name}${SUFFIX.quantized}`], ...anchor });
+    const dq = g.addNode({ opType: 'DequantizeLinear', name: g.uniqueNodeName(SUFFIX.dq), inputs: [q.output(), scale, zp], outputs: [`${v.name}${SUFFIX.dequantized}`], after: q });
     q.output().type = { kind: 'tensor', elemType: p.type, shape: v.shape && [...v.shape] };
     dq.output().type = v.type;
     for (const u of uses) u.node.setInput(u.index, dq.output()); // x -> DQ(Q(x)) for the readers that run quantized
@@ -390,20 +402,36 @@ export class QdqBuilder {
     const g = this.graph;
     const perAxis = t.axis !== undefined && t.scales.length > 1;
     const scaleDims = perAxis ? [t.scales.length] : [];
-    const data = g.addInitializer(`${baseName}_quantized`, Tensor.from(t.type, t.dims, t.data));
-    const scale = g.addInitializer(`${baseName}_scale`, Tensor.from('float32', scaleDims, perAxis ? t.scales : t.scales.subarray(0, 1)));
+    const data = g.addInitializer(`${baseName}${SUFFIX.quantized}`, Tensor.from(t.type, t.dims, t.data));
+    const scale = g.addInitializer(`${baseName}${SUFFIX.scale}`, Tensor.from('float32', scaleDims, perAxis ? t.scales : t.scales.subarray(0, 1)));
     const inputs: Value[] = [data, scale];
-    if (t.zeroPoints && t.type !== 'int32') inputs.push(g.addInitializer(`${baseName}_zero_point`, Tensor.from(t.type, scaleDims, perAxis ? t.zeroPoints : t.zeroPoints.subarray(0, 1))));
+    if (t.zeroPoints && t.type !== 'int32') inputs.push(this.#zeroPoint(baseName, t.type, scaleDims, perAxis ? t.zeroPoints : t.zeroPoints.subarray(0, 1)));
     const dq = g.addNode({
       opType: 'DequantizeLinear',
-      name: g.uniqueNodeName(`${baseName}_DequantizeLinear`),
+      name: g.uniqueNodeName(SUFFIX.dq),
       inputs,
-      outputs: [`${baseName}_dequantized`],
+      outputs: [`${baseName}${SUFFIX.dequantized}`],
       attributes: perAxis ? { axis: attr.int(t.axis!) } : {},
       before,
     });
     dq.output().type = { kind: 'tensor', elemType: 'float32', shape: [...t.dims] };
     this.#constants.set(key, dq.output());
     return dq.output();
+  }
+
+  /**
+   * A zero-point initializer, shared by every weight with the same zero points (same type, length and values).
+   * Symmetric weights have all-zero zero points, so a model needs about one per distinct layer width: on a small
+   * MobileNet that is a few percent of the file. (Dropping the input altogether would save more, but onnxruntime
+   * then leaves Gemm/MatMul unfused.)
+   */
+  #zeroPoint(baseName: string, type: QuantType, dims: number[], values: Int8Array | Uint8Array): Value {
+    const key = `${type}|${dims.join(',')}|${Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64')}`;
+    let v = this.#zeroPoints.get(key);
+    if (!v) {
+      v = this.graph.addInitializer(`${baseName}${SUFFIX.zeroPoint}`, Tensor.from(type, dims, values));
+      this.#zeroPoints.set(key, v);
+    }
+    return v;
   }
 }

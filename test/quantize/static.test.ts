@@ -475,7 +475,7 @@ describe('quantize/static', function () {
         absent: ['Conv', 'Add', 'Relu'],
         check(q) {
           expect(countOf(q, 'QuantizeLinear'), 'x, both Conv outputs, the Relu output').to.equal(4);
-          expect(q.graph.nodes.filter((n) => n.opType === 'DequantizeLinear' && n.input(0).name === 'x_quantized').length, 'one DQ shared by both readers of x').to.equal(1);
+          expect(q.graph.nodes.filter((n) => n.opType === 'DequantizeLinear' && n.input(0).name === 'x:q').length, 'one DQ shared by both readers of x').to.equal(1);
         },
       },
       {
