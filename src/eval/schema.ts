@@ -62,7 +62,10 @@ export const sizeMetricsSchema = z.object({
   bytes: z.number(),
   /** Bytes after gzip (level 9) of the same files: what a download costs, and what sparsity buys. */
   gzipBytes: z.number(),
-  /** Elements in initializers (and Constant nodes) of floating or integer type, scales and zero points included. */
+  /**
+   * Weight elements, as `optimize inspect` counts them: initializers and Constant-node tensors (subgraphs too),
+   * sparse ones at their dense size; quantization scales, zero points and shape tensors are not parameters.
+   */
   parameters: z.number(),
   /** Fraction of those elements that are exactly zero. */
   zeroShare: z.number(),

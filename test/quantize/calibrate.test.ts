@@ -24,6 +24,7 @@ import {
   MinMaxObserver,
   MseObserver,
   PercentileObserver,
+  TailObserver,
   calibrate,
   makeObserver,
   measureCalibrationMemory,
@@ -320,6 +321,94 @@ print(json.dumps({'lo': np.percentile(x, (100 - ps) / 2).tolist(), 'hi': np.perc
     const one = new PercentileObserver();
     one.update(new Float32Array([2, 2, 2]));
     expect(one.range()).to.deep.equal({ min: 2, max: 2 });
+  });
+});
+
+describe('calibrate: exact percentiles from the tails (TailObserver, TopK inside the graph)', function () {
+  this.timeout(120_000);
+  const batches = wideningBatches(5);
+  const all = concat(batches);
+  const ps = [90, 99, 99.9, 99.99, 99.999];
+  let ref: { lo: number[]; hi: number[] } | undefined;
+  before(function () {
+    if (!hasPython('numpy')) this.skip();
+    ref = runPython<{ lo: number[]; hi: number[] }>(
+      `import sys, json, base64, numpy as np
+d = json.load(sys.stdin)
+x = np.frombuffer(base64.b64decode(d['x']), dtype=np.float32).astype(np.float64)
+ps = np.array(d['ps'])
+print(json.dumps({'lo': np.percentile(x, (100 - ps) / 2).tolist(), 'hi': np.percentile(x, 100 - (100 - ps) / 2).tolist()}))`,
+      { x: b64(all), ps },
+    );
+  });
+
+  it('equals numpy.percentile over all values (to float32 rounding), fed whole batches or only their tails', () => {
+    ps.forEach((p, i) => {
+      const whole = new TailObserver({ percentile: p, expected: all.length });
+      feed(whole, batches);
+      const tails = new TailObserver({ percentile: p, expected: all.length });
+      for (const b of batches) {
+        // what TopK gives: each batch's k largest (descending) and k smallest (ascending)
+        const sorted = Float32Array.from(b).sort();
+        const k = Math.min(tails.capacity, sorted.length);
+        tails.updateTails(sorted.slice(sorted.length - k).reverse(), sorted.slice(0, k), sorted.length);
+      }
+      for (const o of [whole, tails]) {
+        const r = o.range();
+        expect(r.min, `p=${p} low`).to.be.closeTo(ref!.lo[i]!, 1e-5 * Math.max(1, Math.abs(ref!.lo[i]!)));
+        expect(r.max, `p=${p} high`).to.be.closeTo(ref!.hi[i]!, 1e-5 * Math.max(1, Math.abs(ref!.hi[i]!)));
+      }
+      // memory: the tails, not the values (at the percentiles calibration uses; 90 keeps 5 % of the values a side)
+      if (p >= 99.9) expect(whole.retainedBytes()).to.be.below(all.length * 4 * 0.01);
+    });
+  });
+
+  it('skips and counts NaN and ±Infinity; refuses to guess when it saw more values than it was sized for', () => {
+    const o = new TailObserver({ percentile: 99, expected: 6 });
+    o.update(new Float32Array([1, NaN, 2, Infinity, 3, -Infinity]));
+    expect(o.nonFinite).to.equal(3);
+    expect(o.count).to.equal(3);
+    expect(o.range()).to.deep.equal({ min: 1.01, max: 2.99 }); // numpy: percentile([1, 2, 3], [0.5, 99.5])
+    const small = new TailObserver({ percentile: 50, expected: 10 });
+    feed(small, [all.subarray(0, 1000)]);
+    expect(() => small.range()).to.throw(EvaluationError, /sized for fewer values/);
+  });
+
+  it('calibrate() with percentile reduces inside onnxruntime and matches numpy.percentile of the exposed tensors', async function () {
+    if (!hasPython('numpy')) this.skip();
+    const model = await loadModel(`${FIXTURES}fmnist-cnn.onnx`);
+    const data = await loadDataset(`${FIXTURES}fmnist-test-256/cnn.json`, { inputNames: ['input'] });
+    const names = model.graph.nodes.filter((n) => n.opType === 'Relu').map((n) => n.output().name).slice(0, 2);
+    const samples = 96;
+    const result = await calibrate(model, data, { tensors: names, method: 'percentile', percentile: 99.99, samples, batchSize: 32 });
+    // the values themselves, from a session exposing them
+    const runner = await Runner.create(model, { extraOutputs: names });
+    const values: Float32Array[] = names.map(() => new Float32Array(0));
+    try {
+      const { datasetFeeds } = await import('../../src/eval/accuracy.js');
+      for await (const { feeds } of datasetFeeds(runner, data, { model, batchSize: 32, limit: samples })) {
+        const out = await runner.run(feeds, names);
+        names.forEach((n, i) => (values[i] = concat([values[i]!, out[n]!.data as Float32Array])));
+      }
+    } finally {
+      await runner.release();
+    }
+    const numpy = runPython<number[][]>(
+      `import sys, json, base64, numpy as np
+d = json.load(sys.stdin)
+out = []
+for x in d['xs']:
+    x = np.frombuffer(base64.b64decode(x), dtype=np.float32).astype(np.float64)
+    out.append([np.percentile(x, 0.005), np.percentile(x, 99.995)])
+print(json.dumps(out))`,
+      { xs: values.map(b64) },
+    );
+    names.forEach((n, i) => {
+      const r = result.ranges.get(n)!;
+      expect(r.min, n).to.be.closeTo(numpy[i]![0]!, 1e-5);
+      expect(r.max, n).to.be.closeTo(numpy[i]![1]!, 1e-4 * Math.max(1, numpy[i]![1]!));
+      expect(r.max, `${n}: a real tail, not the maximum`).to.be.above(0);
+    });
   });
 });
 
