@@ -38,3 +38,8 @@ export { makeOptimizer, learningRate, clipGradNorm, optimizerOptions, scheduleOp
 export { train, trainOptions, type TrainOptions, type TrainResult, type TrainState } from './train/loop.js';
 export { encodeCheckpoint, decodeCheckpoint } from './train/checkpoint.js';
 export { distill, distillPass, distillOptions, DISTILL_METADATA_KEY, type DistillReport } from './distill/index.js';
+export { machineInfo, parseCpuinfo, onnxruntimeVersion, type CpuinfoFields } from './eval/machine.js';
+export { measureLatency, timeRuns, quantile, type LatencyOptions, type TimingOptions, type Timing } from './eval/latency.js';
+export { measureSize, countMacs, type MacCount } from './eval/size.js';
+export { syntheticFeeds, feedInputs, type SyntheticFeedsOptions } from './eval/feeds.js';
+export * from './eval/schema.js';

@@ -6,6 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { registerBench } from './commands/bench.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDistill } from './commands/distill.js';
 import { registerEval } from './commands/eval.js';
@@ -15,7 +16,7 @@ import { GoalNotMet, registerQuantize } from './commands/quantize.js';
 import { EXIT, packageVersion, reportError } from './output.js';
 
 /** Every command, in the order `--help` lists them. */
-const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerQuantize, registerPrune, registerDistill, registerDemo];
+const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerBench, registerQuantize, registerPrune, registerDistill, registerDemo];
 
 /** Builds the program (exported for tests and for embedding). */
 export function makeProgram(): Command {
