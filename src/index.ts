@@ -43,3 +43,6 @@ export { measureLatency, timeRuns, quantile, type LatencyOptions, type TimingOpt
 export { measureSize, countMacs, type MacCount } from './eval/size.js';
 export { syntheticFeeds, feedInputs, type SyntheticFeedsOptions } from './eval/feeds.js';
 export * from './eval/schema.js';
+export { paretoFrontier } from './eval/pareto.js';
+export { buildReport, readReport, readFootprint, mergeFootprints, collectRunFiles, rebaseModelPaths, writeReport, renderHtml, renderMarkdown, escapeHtml, frontiersOf, qualityMetric, latencyGroups, type RunRecord, type MergeOptions, type RunFile, type GroupFrontier, type LatencyGroup, type QualityMetric } from './eval/report.js';
+export { profileNodes, attributeNode } from './onnx/profile.js';
