@@ -46,3 +46,5 @@ export * from './eval/schema.js';
 export { paretoFrontier } from './eval/pareto.js';
 export { buildReport, readReport, readFootprint, mergeFootprints, collectRunFiles, rebaseModelPaths, writeReport, renderHtml, renderMarkdown, escapeHtml, frontiersOf, qualityMetric, latencyGroups, type RunRecord, type MergeOptions, type RunFile, type GroupFrontier, type LatencyGroup, type QualityMetric } from './eval/report.js';
 export { profileNodes, attributeNode } from './onnx/profile.js';
+export { onnxToTfjs, tfjsToOnnx, saveTfjs, loadTfjs, ONNX_TO_TFJS, TFJS_TO_ONNX, type OnnxToTfjsOptions, type TfjsToOnnxOptions, type TfjsFiles, type TfjsModelJson } from './convert/tfjs/index.js';
+export { fp16Options, fp16Pass, toFloat16, type Fp16Options, type Fp16Result, type ClampedTensor } from './convert/fp16.js';

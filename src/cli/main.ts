@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
+import { registerConvert } from './commands/convert.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDistill } from './commands/distill.js';
 import { registerEval } from './commands/eval.js';
@@ -17,7 +18,7 @@ import { registerReport } from './commands/report.js';
 import { EXIT, packageVersion, reportError } from './output.js';
 
 /** Every command, in the order `--help` lists them. */
-const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerBench, registerQuantize, registerPrune, registerDistill, registerReport, registerDemo];
+const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerBench, registerQuantize, registerPrune, registerDistill, registerConvert, registerReport, registerDemo];
 
 /** Builds the program (exported for tests and for embedding). */
 export function makeProgram(): Command {
