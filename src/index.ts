@@ -48,3 +48,4 @@ export { buildReport, readReport, readFootprint, mergeFootprints, collectRunFile
 export { profileNodes, attributeNode } from './onnx/profile.js';
 export { onnxToTfjs, tfjsToOnnx, saveTfjs, loadTfjs, ONNX_TO_TFJS, TFJS_TO_ONNX, type OnnxToTfjsOptions, type TfjsToOnnxOptions, type TfjsFiles, type TfjsModelJson } from './convert/tfjs/index.js';
 export { fp16Options, fp16Pass, toFloat16, type Fp16Options, type Fp16Result, type ClampedTensor } from './convert/fp16.js';
+export * from './pipeline/index.js';

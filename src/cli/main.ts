@@ -15,10 +15,11 @@ import { registerInspect } from './commands/inspect.js';
 import { registerPrune } from './commands/prune.js';
 import { GoalNotMet, registerQuantize } from './commands/quantize.js';
 import { registerReport } from './commands/report.js';
+import { registerRun } from './commands/run.js';
 import { EXIT, packageVersion, reportError } from './output.js';
 
 /** Every command, in the order `--help` lists them. */
-const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerBench, registerQuantize, registerPrune, registerDistill, registerConvert, registerReport, registerDemo];
+const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerBench, registerQuantize, registerPrune, registerDistill, registerConvert, registerRun, registerReport, registerDemo];
 
 /** Builds the program (exported for tests and for embedding). */
 export function makeProgram(): Command {

@@ -240,7 +240,7 @@ describe('cli: optimize', function () {
   });
 
   it('demo exits 0 and prints the accuracy, the same as PyTorch’s', () => {
-    const r = optimize('demo');
+    const r = optimize('demo', '--out', join(tmp, 'demo'));
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/Top-1\s+91\.80%\s+\(235 \/ 256\)\s+PyTorch: 235 \/ 256, the same/);
     expect(r.stdout).to.match(/Top-5\s+100\.00%\s+\(256 \/ 256\)/);
@@ -248,7 +248,7 @@ describe('cli: optimize', function () {
   });
 
   it('demo works from any folder (fixtures are found from the package root)', () => {
-    const r = spawnSync(process.execPath, [CLI, 'demo', '--json'], { cwd: tmpdir(), encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'demo', '--json', '--out', join(tmp, 'demo-json')], { cwd: tmpdir(), encoding: 'utf8' });
     expect(r.status, r.stderr).to.equal(0);
     const d = JSON.parse(r.stdout) as { result: { correct: { top1: number } }; pytorch: { top1: { correct: number } } };
     expect(d.result.correct.top1).to.equal(d.pytorch.top1.correct);
