@@ -49,3 +49,5 @@ export { profileNodes, attributeNode } from './onnx/profile.js';
 export { onnxToTfjs, tfjsToOnnx, saveTfjs, loadTfjs, ONNX_TO_TFJS, TFJS_TO_ONNX, type OnnxToTfjsOptions, type TfjsToOnnxOptions, type TfjsFiles, type TfjsModelJson } from './convert/tfjs/index.js';
 export { fp16Options, fp16Pass, toFloat16, type Fp16Options, type Fp16Result, type ClampedTensor } from './convert/fp16.js';
 export * from './pipeline/index.js';
+export { gate, gateMarkdown, gateJunit, formatGateResult, measureInterleaved, parsePercent, type GateOptions, type GateResult, type GateCheck, type CheckVerdict, type LatencyDetails, type InterleaveOptions, type InterleavedResult } from './eval/gate.js';
+export { bootstrapMedianCI, decideRatio, type BootstrapOptions, type DecideRatioOptions, type RatioDecision, type MedianCI } from './eval/bootstrap.js';

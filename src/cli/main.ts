@@ -11,6 +11,7 @@ import { registerConvert } from './commands/convert.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDistill } from './commands/distill.js';
 import { registerEval } from './commands/eval.js';
+import { GateInconclusive, registerGate } from './commands/gate.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerPrune } from './commands/prune.js';
 import { GoalNotMet, registerQuantize } from './commands/quantize.js';
@@ -19,7 +20,7 @@ import { registerRun } from './commands/run.js';
 import { EXIT, packageVersion, reportError } from './output.js';
 
 /** Every command, in the order `--help` lists them. */
-const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerBench, registerQuantize, registerPrune, registerDistill, registerConvert, registerRun, registerReport, registerDemo];
+const COMMANDS: readonly ((program: Command) => void)[] = [registerInspect, registerEval, registerBench, registerQuantize, registerPrune, registerDistill, registerConvert, registerRun, registerReport, registerGate, registerDemo];
 
 /** Builds the program (exported for tests and for embedding). */
 export function makeProgram(): Command {
@@ -50,6 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e instanceof CommanderError && e.code === 'commander.help') return EXIT.usage;
     // the command already wrote and printed its result; only the exit code is left to give
     if (e instanceof GoalNotMet) return EXIT.gateFailed;
+    if (e instanceof GateInconclusive) return EXIT.inconclusive;
     return reportError(e, flags);
   }
 }
