@@ -37,6 +37,11 @@ export interface RunnerOptions {
    * DynamicQuantizeMatMul). onnxruntime writes the file while making the session.
    */
   optimizedModelFilePath?: string;
+  /**
+   * Turns on onnxruntime's profiler: per-node kernel times are written to `<profile>_<timestamp>.json` when
+   * `endProfiling` is called (see `profileNodes` in profile.ts, which reads them).
+   */
+  profile?: string;
 }
 
 /** A tensor going in or out of onnxruntime. */
@@ -113,6 +118,10 @@ export class Runner {
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
     if (options.optimizedModelFilePath) sessionOptions.optimizedModelFilePath = options.optimizedModelFilePath;
+    if (options.profile) {
+      sessionOptions.enableProfiling = true;
+      sessionOptions.profileFilePrefix = options.profile;
+    }
     if (options.threads) {
       sessionOptions.intraOpNumThreads = options.threads;
       sessionOptions.interOpNumThreads = 1;
@@ -170,6 +179,11 @@ export class Runner {
       out[name] = { dtype: t.type as DType, dims: [...t.dims], data: t.data as TypedArray | string[] };
     }
     return out;
+  }
+
+  /** Stops onnxruntime's profiler (made with `profile`) and has it write its file. */
+  endProfiling(): void {
+    this.session.endProfiling();
   }
 
   /** Frees the session. */

@@ -19,8 +19,9 @@
  *
  * Cases of the latency-aware placement (`latency: 'auto'`, default for static and dynamic):
  * 1. Candidates are timed interleaved on the target EP at the user's batch (rounds, medians): float, all-int8,
- *    int8 with the first Conv float, with the last Gemm/MatMul float, with both; then greedy single-node fallbacks
- *    of nodes known to be slow in int8 (1-channel Convs, nodes next to MaxPool), each kept only when it is faster.
+ *    int8 with the first Conv float, with the last Gemm/MatMul float, with both, with every node whose int8 kernel
+ *    profiled slower than its float kernel; then greedy single-node fallbacks of those nodes and of nodes known to
+ *    be slow in int8 (1-channel Convs, nodes next to MaxPool), each kept only when it is faster.
  * 2. The fastest placement that is faster than float by more than the noise margin, and whose accuracy meets the
  *    tolerance (checked lazily, fastest first), wins (`choosePlacement`).
  * 3. When none is faster than float, the float model comes back unchanged (`modified: false`) and the report says so.
@@ -36,6 +37,7 @@ import { toFloat32 } from '../onnx/codecs.js';
 import { DTYPES, elementCount, type DType, type TypedArray } from '../onnx/dtype.js';
 import { formatTable } from '../onnx/inspect.js';
 import type { Model, Node } from '../onnx/ir.js';
+import { profileNodes } from '../onnx/profile.js';
 import { EXECUTION_PROVIDERS, Runner, type ExecutionProvider } from '../onnx/runner.js';
 import { parseOptions, runPass, type Pass, type PassContext, type PassResult } from '../pass.js';
 import { calibrate } from './calibrate/index.js';
@@ -727,6 +729,23 @@ function slowSuspects(model: Model, quantized: ReadonlySet<string>): { node: str
 }
 
 /**
+ * Quantized nodes whose int8 kernel measured slower than their float kernel (onnxruntime's profiler, medians over
+ * runs, both models at the same batch on the target provider), slowest excess first: the first suspects of the
+ * greedy search. Nodes that take no time of their own in the float model (an Add fused into the Conv before it)
+ * are left out: making them float would not bring the fusion back.
+ */
+async function profiledSuspects(float: Model, int8: Model, quantized: ReadonlySet<string>, feeds: Feeds, o: { ep: ExecutionProvider; threads?: number }): Promise<{ node: string; why: string }[]> {
+  const [f, q] = [await profileNodes(float, feeds, { ...o, runs: 15 }), await profileNodes(int8, feeds, { ...o, runs: 15 })];
+  const out: { node: string; why: string; excess: number }[] = [];
+  for (const name of quantized) {
+    const tf = f.get(name), tq = q.get(name);
+    if (!tf || tq === undefined || tq <= tf) continue;
+    out.push({ node: name, why: `int8 kernel ${(tq / tf).toFixed(2)}× its float kernel (${(tq / 1000).toFixed(3)} vs ${(tf / 1000).toFixed(3)} ms, profiled)`, excess: tq - tf });
+  }
+  return out.sort((a, b) => b.excess - a.excess).map(({ node, why }) => ({ node, why }));
+}
+
+/**
  * The placements the latency search tries besides all-int8 (first Conv float, last Gemm/MatMul float, both, and
  * every node known to be slow in int8 at once), and the slow suspects its greedy steps try one by one; limited to
  * `quantized` nodes when given (before calibration: every node).
@@ -1204,7 +1223,18 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
       const withForced = (extra: ReadonlyMap<string, KeptFloat>) => new Map([...forced, ...extra]);
 
       // fixed candidates (only in static mode is placement a choice; other modes compare float vs int8)
-      const { fixed, suspects: allSuspects } = mode === 'static' ? latencyCandidates(model, quantizedNow) : { fixed: [], suspects: [] };
+      const { fixed, suspects: heuristic } = mode === 'static' ? latencyCandidates(model, quantizedNow) : { fixed: [], suspects: [] };
+      // measured suspects first (not with injected timings: tests of the search stay deterministic)
+      let allSuspects = heuristic;
+      if (mode === 'static' && !ctx.timeLatency) {
+        const profiled = await profiledSuspects(model, current.model, quantizedNow, feedSets[0]!.feeds!, { ep: opts.ep, threads: opts.threads });
+        const seen = new Set(profiled.map((x) => x.node));
+        allSuspects = [...profiled.map((x) => ({ ...x, why: `${x.why}; float was faster (timed)` })), ...heuristic.filter((x) => !seen.has(x.node))];
+        const same = (a: string[]) => fixed.some((f) => f.nodes.length === a.length && a.every((n) => f.nodes.some((x) => x.node === n)));
+        if (profiled.length > 1 && profiled.length < quantizedNow.size && !same(profiled.map((x) => x.node))) {
+          fixed.push({ name: 'profiled-slow-float', nodes: profiled.map((x) => ({ ...x, why: `${x.why}; float was faster (timed)` })) });
+        }
+      }
       const tryBuild = async (name: string, extra: Map<string, KeptFloat>): Promise<boolean> => {
         try {
           built.set(name, { out: await build(withForced(extra)), extra });
