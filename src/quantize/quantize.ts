@@ -37,6 +37,7 @@ import { toFloat32 } from '../onnx/codecs.js';
 import { DTYPES, elementCount, type DType, type TypedArray } from '../onnx/dtype.js';
 import { formatTable } from '../onnx/inspect.js';
 import type { Model, Node } from '../onnx/ir.js';
+import { parseCpuinfo } from '../eval/machine.js';
 import { profileNodes } from '../onnx/profile.js';
 import { EXECUTION_PROVIDERS, Runner, type ExecutionProvider } from '../onnx/runner.js';
 import { parseOptions, runPass, type Pass, type PassContext, type PassResult } from '../pass.js';
@@ -235,8 +236,7 @@ export function detectCpu(cpuinfo?: string, arch: string = process.arch): CpuFea
       source = 'unavailable (no /proc/cpuinfo)';
     }
   }
-  const line = text.split('\n').find((l) => /^(flags|Features)\s*:/.test(l)) ?? '';
-  const all = new Set(line.replace(/^[^:]*:/, '').trim().split(/\s+/));
+  const all = new Set(parseCpuinfo(text).allFlags);
   const flags = RELEVANT_FLAGS.filter((f) => all.has(f));
   return {
     arch,
