@@ -186,15 +186,22 @@ export function quantizeWeight(x: Float32Array, dims: readonly number[], type: Q
   const { axis, reduceRange = false, minScales } = options;
   const channels = axis === undefined ? 1 : dims[axis]!;
   const inner = axis === undefined ? x.length : innerSize(dims, axis);
-  const channelOf = (i: number) => (axis === undefined ? 0 : Math.floor(i / inner) % channels);
+  // the weight as blocks of `inner` consecutive elements, block b belonging to channel b % channels (plain loops
+  // over blocks: this runs over every weight of the model)
+  const blocks = inner === 0 ? 0 : x.length / inner;
   const lo = new Float64Array(channels);
   const hi = new Float64Array(channels);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (!Number.isFinite(v)) throw new PassError(expected('finite weights', `element ${i} of a weight with dims [${dims.join(', ')}]`, v));
-    const c = channelOf(i);
-    if (v < lo[c]!) lo[c] = v;
-    if (v > hi[c]!) hi[c] = v;
+  for (let b = 0; b < blocks; b++) {
+    const c = b % channels;
+    let l = lo[c]!, h = hi[c]!;
+    for (let i = b * inner, end = i + inner; i < end; i++) {
+      const v = x[i]!;
+      if (v - v !== 0) throw new PassError(expected('finite weights', `element ${i} of a weight with dims [${dims.join(', ')}]`, v));
+      if (v < l) l = v;
+      if (v > h) h = v;
+    }
+    lo[c] = l;
+    hi[c] = h;
   }
   const scales = new Float32Array(channels);
   const zeroPoints = type === 'int8' ? new Int8Array(channels) : new Uint8Array(channels);
@@ -207,9 +214,12 @@ export function quantizeWeight(x: Float32Array, dims: readonly number[], type: Q
     zeroPoints[c] = scale === p.scale ? p.zeroPoint : type === 'int8' ? 0 : clamp(rint(qmin - Math.min(lo[c]!, 0) / scale), qmin, qmax);
   }
   const data = type === 'int8' ? new Int8Array(x.length) : new Uint8Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const c = channelOf(i);
-    data[i] = quantizeValue(x[i]!, { scale: scales[c]!, zeroPoint: zeroPoints[c]!, type });
+  const [tlo, thi] = typeRange(type);
+  for (let b = 0; b < blocks; b++) {
+    const c = b % channels;
+    const scale = scales[c]!, zp = zeroPoints[c]!;
+    // as quantizeValue: round(x / scale) half to even, in float32 arithmetic, plus the zero point, saturated
+    for (let i = b * inner, end = i + inner; i < end; i++) data[i] = clamp(rint(Math.fround(Math.fround(x[i]!) / scale)) + zp, tlo, thi);
   }
   return { type, dims: [...dims], data, scales, zeroPoints, axis };
 }
