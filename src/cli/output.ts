@@ -81,11 +81,29 @@ export interface Progress {
   stop: () => void;
 }
 
+/** Whether stderr can show a live progress bar: a terminal, not a CI log (`CI` set), not a dumb terminal. */
+export function liveProgress(): boolean {
+  return !!process.stderr.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
+}
+
 /**
- * A progress bar on stderr, only when stderr is a terminal and the output is not JSON; otherwise it does nothing.
+ * Progress on stderr, never under --json: a bar on a terminal (no colours, so NO_COLOR holds), and elsewhere (CI
+ * logs, pipes) a plain line at each quarter of the work, so a log shows that long work is moving.
  */
 export function progress(label: string, { json = false }: { json?: boolean } = {}): Progress {
-  if (json || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  if (json) return { update: () => {}, stop: () => {} };
+  if (!liveProgress()) {
+    let shown = -1;
+    return {
+      update(done, total) {
+        const quarter = total > 0 ? Math.floor((4 * done) / total) : 0;
+        if (quarter <= shown || total <= 0) return;
+        shown = quarter;
+        process.stderr.write(`${label}: ${done}/${total}\n`);
+      },
+      stop: () => {},
+    };
+  }
   let bar: cliProgress.SingleBar | undefined;
   return {
     update(done, total) {

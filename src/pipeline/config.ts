@@ -62,8 +62,15 @@ export const distillStepOptions = distillOptions
     }
   });
 
-/** Options of a `convert` step: the target, then the converter's own options. */
-export const convertStepOptions = fp16Options.extend({ to: z.literal('fp16').describe("the target format ('fp16': float16 weights and compute)") });
+/**
+ * Options of a `convert` step: the target, then the converter's own options. `fp16` changes the variant's model;
+ * `tfjs` leaves it as it is (conversion is checked to agree within 1e-4) and also writes it as a TensorFlow.js
+ * graph model beside it, `models/<variant>.tfjs/`.
+ */
+export const convertStepOptions = fp16Options.extend({
+  to: z.enum(['fp16', 'tfjs']).describe("the target format ('fp16': float16 weights and compute; 'tfjs': also write a TensorFlow.js model)"),
+  shardBytes: z.number().int().positive().optional().describe('tfjs: largest weight shard in bytes (default 4 MiB)'),
+});
 
 /** What the pipeline needs to know about each step type. */
 interface StepKind {
@@ -333,7 +340,7 @@ export function resolveStep(
   }
   if (type === 'prune' && o.method === 'channels' && o.calibration === undefined && ctx.calibration) o.calibration = ctx.calibration;
   if (type === 'distill' && o.threads === undefined) o.threads = 1;
-  if (type === 'convert' && o.keepIoTypes === undefined) o.keepIoTypes = true;
+  if (type === 'convert' && o.to !== 'tfjs' && o.keepIoTypes === undefined) o.keepIoTypes = true;
   for (const f of kind.dataFields) {
     if (o[f] === undefined) continue;
     if (typeof o[f] !== 'string') {

@@ -28,7 +28,7 @@ export type QuantizeStep = Omit<QuantizeOptions, 'calibration' | 'evalData'> & {
 /** Options of a `distill` step: see `distillStepOptions`. */
 export type DistillStep = z.input<typeof distillStepOptions>;
 /** Options of a `convert` step: the target and the converter's options. */
-export type ConvertStep = { to: 'fp16' } & Record<string, unknown>;
+export type ConvertStep = { to: 'fp16' | 'tfjs' } & Record<string, unknown>;
 /** Options of a `hygiene` step (`cleanup()`'s options). */
 export type HygieneStep = CleanupOptions;
 

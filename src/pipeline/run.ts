@@ -15,6 +15,7 @@
 import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fp16Pass } from '../convert/fp16.js';
+import { saveTfjs } from '../convert/tfjs/index.js';
 import { distillPass } from '../distill/index.js';
 import { OnnxpressError, OptionsError, PassError } from '../errors.js';
 import { compareOutputs, evaluate } from '../eval/accuracy.js';
@@ -169,7 +170,9 @@ async function applyStep(model: Model, step: StepConfig, seed: number, teacherMo
       return { model: r.model, notes };
     }
     case 'convert': {
-      const { to, ...rest } = o as { to: string };
+      const { to, shardBytes: _shard, ...rest } = o as { to: string; shardBytes?: number };
+      // tfjs: the model goes on unchanged; its TensorFlow.js form is written when the variant is recorded
+      if (to === 'tfjs') return { model, notes };
       if (to !== 'fp16') throw new OptionsError(`convert: unknown target '${to}'`);
       const r = await runPass(fp16Pass, model, rest, { seed, note });
       return { model: r.model, notes };
@@ -347,6 +350,12 @@ export async function runConfig(config: ResolvedConfig, options: RunOptions = {}
       await copyAtomic(m.file, modelPath);
       const { metrics, reused } = await measure(name, m, modelPath, !v);
       const notes = [...m.notes];
+      const tfjs = v?.passes.find((p) => p.type === 'convert' && p.to === 'tfjs');
+      if (tfjs) {
+        const dir = join(outDir, 'models', `${name}.tfjs`);
+        const t = await saveTfjs(await loadModel(modelPath), dir, typeof tfjs.shardBytes === 'number' ? { shardBytes: tfjs.shardBytes } : {});
+        notes.push(`convert: TensorFlow.js graph model written to models/${name}.tfjs/ (${t.files.length} files, ${t.bytes} bytes)`);
+      }
       if (m.reused) notes.push(`reused: model from cache/${m.key}.onnx`);
       if (reused) notes.push('reused: metrics from cache');
       done++;

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { LoadError, OptionsError } from '../../src/errors.js';
 import { footprintSchema, reportSchema, type Footprint, type VariantResult } from '../../src/eval/schema.js';
+import { loadTfjs } from '../../src/convert/tfjs/index.js';
 import { loadModel } from '../../src/onnx/io.js';
+import { encodeModel } from '../../src/onnx/proto.js';
 import { parseConfig, pipeline, resolveConfig, runConfig, type PipelineConfig } from '../../src/pipeline/index.js';
 import { hasPython, runPython } from '../helpers/python.js';
 
@@ -143,6 +145,28 @@ describe('pipeline', function () {
     it('checks swept values with the pass’s schema', async () => {
       await expectReject(resolveConfig({ ...sweep, variants: [{ name: 'p', passes: [{ type: 'prune', method: 'channels' }], sweep: { sparsity: [0.5, 2] } }] }), OptionsError, /variants\[0\]\.passes\[0\]\.sparsity: Too big/);
     });
+  });
+
+  it('a convert step to tfjs writes models/<variant>.tfjs/ that converts back to the same outputs in onnxruntime', async () => {
+    const dir = join(tmp, 'tfjs');
+    await mkdir(dir, { recursive: true });
+    const r = await runConfig(
+      await resolveConfig({ model: CNN, outDir: join(dir, 'out'), variants: [{ name: 'web', passes: [{ type: 'convert', to: 'tfjs' }] }], evaluate: { latency: false } }, { baseDir: dir }),
+    );
+    expect(r.failed).to.deep.equal([]);
+    const web = byName(r.variants).get('web')!;
+    expect(web.notes!.join('\n')).to.match(/TensorFlow\.js graph model written to models\/web\.tfjs\//);
+    const files = await readdir(join(dir, 'out/models/web.tfjs'));
+    expect(files).to.include('model.json');
+    const back = await loadTfjs(join(dir, 'out/models/web.tfjs'));
+    const x = new Float32Array(2 * 784).map((_, i) => Math.sin(i));
+    const outputs: Float32Array[] = [];
+    for (const m of [await loadModel(CNN), back]) {
+      const s = await ort.InferenceSession.create(encodeModel(m));
+      const o = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', x, [2, 1, 28, 28]) });
+      outputs.push(o[s.outputNames[0]!]!.data as Float32Array);
+    }
+    outputs[0]!.forEach((v, i) => expect(outputs[1]![i]).to.be.closeTo(v, 1e-4));
   });
 
   describe('runs on the fixture CNN', () => {

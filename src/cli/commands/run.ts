@@ -1,7 +1,8 @@
 /**
  * `optimize run <config.json> [--dry-run] [--shard i/n] [--json] [--force]`: reads a pipeline config, resolves it
  * (paths relative to the config file, sweeps expanded, defaults filled) and hands it to `runConfig`, the function
- * the pipeline API calls. Progress goes to stderr, one line per step (none under --json); the result to stdout:
+ * the pipeline API calls. Progress goes to stderr (a bar on a terminal, else one line per step; none under --json);
+ * the result to stdout:
  * the report's Markdown table (a whole run) or the shard's rows, or one JSON document under --json.
  *
  * Exit codes: 0 every variant was made and measured; 1 some variant failed (its row holds the error; the others
@@ -9,13 +10,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
+import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { LoadError, OptionsError } from '../../errors.js';
 import type { VariantResult } from '../../eval/schema.js';
 import { formatBytes, formatPercent, formatTable } from '../../onnx/inspect.js';
 import { configBaseDir, resolveConfig, type ResolvedConfig } from '../../pipeline/config.js';
 import { runConfig, type RunProgress, type RunResult } from '../../pipeline/run.js';
-import { printJson, printText } from '../output.js';
+import { liveProgress, printJson, printText } from '../output.js';
 import { GoalNotMet } from './quantize.js';
 
 export interface RunCommandOptions {
@@ -58,16 +60,41 @@ function shown(path: string): string {
   return rel && !rel.startsWith('..') ? rel : path;
 }
 
-/** One progress line per step on stderr (plain text, so it reads the same on a terminal, in CI and in a log). */
-function progressLine(p: RunProgress): void {
-  const what: Record<RunProgress['stage'], string> = {
-    model: 'making the model',
-    reused: 'model reused from the cache',
-    measure: 'measuring',
-    done: 'done',
-    failed: `failed: ${p.message ?? ''}`,
+const STAGES: Record<RunProgress['stage'], string> = {
+  model: 'making the model',
+  reused: 'model reused from the cache',
+  measure: 'measuring',
+  done: 'done',
+  failed: 'failed',
+};
+
+/**
+ * Progress on stderr: a bar over the variants on a terminal; one line per step elsewhere (CI logs, pipes), so a
+ * log shows which variant a long run is on.
+ */
+function runProgress(): { update: (p: RunProgress) => void; stop: () => void } {
+  if (!liveProgress()) {
+    return {
+      update: (p) => process.stderr.write(`[${p.done}/${p.total}] ${p.variant}: ${STAGES[p.stage]}${p.stage === 'failed' ? `: ${p.message ?? ''}` : ''}\n`),
+      stop: () => {},
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: 'run [{bar}] {value}/{total} variants | {variant}: {stage}', clearOnComplete: true, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(p) {
+      const payload = { variant: p.variant, stage: STAGES[p.stage] };
+      if (!started) {
+        bar.start(p.total, p.done, payload);
+        started = true;
+      } else bar.update(p.done, payload);
+      if (p.stage === 'failed') bar.update(p.done, { ...payload, stage: `failed: ${p.message ?? ''}` });
+    },
+    stop: () => started && bar.stop(),
   };
-  process.stderr.write(`[${p.done}/${p.total}] ${p.variant}: ${what[p.stage]}\n`);
 }
 
 /** The rows of a shard (a whole run prints the report's table instead). */
@@ -95,11 +122,17 @@ export async function runCommand(configPath: string, options: RunCommandOptions)
     printJson(config);
     return undefined;
   }
-  const result = await runConfig(config, {
-    force: options.force ?? false,
-    ...(options.shard ? { shard: options.shard } : {}),
-    ...(options.json ? {} : { onProgress: progressLine }),
-  });
+  const bar = options.json ? undefined : runProgress();
+  let result: RunResult;
+  try {
+    result = await runConfig(config, {
+      force: options.force ?? false,
+      ...(options.shard ? { shard: options.shard } : {}),
+      ...(bar ? { onProgress: bar.update } : {}),
+    });
+  } finally {
+    bar?.stop();
+  }
   if (options.json) {
     printJson({ footprint: result.footprint, report: result.report ?? null, failed: result.failed, variants: result.variants });
   } else {
