@@ -198,5 +198,10 @@ export function registerDemo(program: Command): void {
     .option('--out <dir>', 'output folder: report.html, models/, config.json (default ./onnxpress-demo)')
     .option('--force', 'recompute everything instead of reusing the previous run’s cache')
     .option('--json', 'print one JSON document instead of text')
+    .addHelpText('after', `
+Examples:
+  $ optimize demo                        # writes ./onnxpress-demo/report.html
+  $ optimize demo --out /tmp/demo --json
+`)
     .action(demoCommand);
 }

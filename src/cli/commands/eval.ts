@@ -51,5 +51,11 @@ export function registerEval(program: Command): void {
     .option('--batch-size <n>', 'samples per run (default 64)', positiveInteger)
     .option('--limit <n>', 'evaluate only the first n samples', positiveInteger)
     .option('--logits <output>', 'model output that holds the class scores (default: the first output)')
+    .addHelpText('after', `
+Examples:
+  $ optimize eval model.onnx --data test.json                       # top-1/top-5, per-class F1, confusion matrix
+  $ optimize eval model.onnx --data test.json --limit 1000 --threads 1
+  $ optimize eval model.onnx --data test.json --ep webgpu --json
+`)
     .action(evalCommand);
 }

@@ -22,5 +22,10 @@ export function registerInspect(program: Command): void {
     .description('show what a model takes, returns and is made of: inputs, outputs, ops, parameters, bytes, quantization')
     .argument('<model>', 'ONNX model file')
     .option('--json', 'print one JSON document instead of text')
+    .addHelpText('after', `
+Examples:
+  $ optimize inspect model.onnx                 # ops, parameters, bytes per dtype, zero share, quantization
+  $ optimize inspect model.int8.onnx --json     # the same as one JSON document
+`)
     .action(inspectCommand);
 }

@@ -171,5 +171,13 @@ export function registerQuantize(program: Command): void {
     .option('--time-budget <seconds>', 'time budget of the searches (default 600)', positiveInteger)
     .option('--seed <n>', 'seed for synthesized timing inputs', (v) => (v === '0' ? 0 : positiveInteger(v)))
     .option('--json', 'print one JSON document instead of text')
+    .addHelpText('after', `
+Examples:
+  $ optimize quantize model.onnx -o model.int8.onnx --calibration calib.json
+  $ optimize quantize model.onnx -o m.int8.onnx --calibration calib.json --max-accuracy-drop 0.5 --data val.json
+  $ optimize quantize bert.onnx -o bert.int8.onnx --mode dynamic
+  $ optimize quantize llm.onnx -o llm.q4.onnx --mode weight-only --bits 4
+  $ optimize quantize model.onnx -o m.int8.onnx --calibration calib.json --method minmax --latency off --json
+`)
     .action(quantizeCommand);
 }
