@@ -8,6 +8,7 @@ import type { DType, TypedArray } from '../../src/onnx/dtype.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { Model, type Dim } from '../../src/onnx/ir.js';
 import { Runner } from '../../src/onnx/runner.js';
+import { rejects } from '../helpers/assert.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
 const FASHION = '/usr/share/datasets/fashion-mnist';
@@ -182,16 +183,6 @@ function memoryDataset(rows: number[][], labels: number[] | undefined, dtype: DT
   };
 }
 
-async function rejects(p: Promise<unknown>, cls: new (...a: never[]) => Error, re: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(cls);
-    expect((e as Error).message).to.match(re);
-    return;
-  }
-  expect.fail(`expected a ${cls.name} matching ${re}`);
-}
 
 describe('evaluate: rules', () => {
   // rows and labels chosen so each rule decides one sample

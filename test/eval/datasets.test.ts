@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { LoadError, OptionsError } from '../../src/errors.js';
+import { rejects } from '../helpers/assert.js';
 import {
   loadDataset,
   seededPermutation,
@@ -50,16 +51,6 @@ function histogram(labels: number[]): Record<number, number> {
   return h;
 }
 
-async function rejects(p: Promise<unknown> | (() => unknown), cls: new (...a: never[]) => Error, re: RegExp): Promise<Error> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    expect(e).to.be.instanceOf(cls);
-    expect((e as Error).message).to.match(re);
-    return e as Error;
-  }
-  return expect.fail(`expected a ${cls.name} matching ${re}`);
-}
 
 /** An IDX file: uint8 data with the given dims. */
 function idx(dims: number[], data: Uint8Array | number[]): Buffer {

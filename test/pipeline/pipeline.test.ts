@@ -13,6 +13,7 @@ import { loadModel } from '../../src/onnx/io.js';
 import { encodeModel } from '../../src/onnx/proto.js';
 import { parseConfig, pipeline, resolveConfig, runConfig, type PipelineConfig } from '../../src/pipeline/index.js';
 import { hasPython, runPython } from '../helpers/python.js';
+import { rejects as expectReject } from '../helpers/assert.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CNN = join(ROOT, 'fixtures/fmnist-cnn.onnx');
@@ -20,16 +21,6 @@ const DATA = join(ROOT, 'fixtures/fmnist-test-256/cnn.json');
 /** Short timing: these tests check plumbing, not speed. */
 const LATENCY = { ep: ['cpu' as const], batch: [1], time: 50, maxTime: 100 };
 
-async function expectReject(p: Promise<unknown>, type: new (...a: never[]) => Error, message: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(type);
-    expect((e as Error).message).to.match(message);
-    return;
-  }
-  expect.fail(`expected a ${type.name} matching ${message}`);
-}
 
 /** The issue's example shape, with paths relative to `dir` (where the config file lives). */
 function exampleConfig(dir: string, outDir = 'out'): PipelineConfig {

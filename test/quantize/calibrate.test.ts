@@ -34,6 +34,7 @@ import {
 } from '../../src/quantize/calibrate/index.js';
 import type { Feeds } from '../../src/quantize/types.js';
 import { hasPython, runPython } from '../helpers/python.js';
+import { rejects } from '../helpers/assert.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
 const FASHION = '/usr/share/datasets/fashion-mnist';
@@ -142,16 +143,6 @@ function mseOf(x: Float32Array, dq: Float32Array): number {
   return s / x.length;
 }
 
-async function rejects(p: Promise<unknown>, type: new (...a: never[]) => Error, message: RegExp): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(type);
-    expect((e as Error).message).to.match(message);
-    return e as Error;
-  }
-  throw new Error(`expected a ${type.name}`);
-}
 
 /** y = Sqrt(x) with x [n, 3]: NaN for negative inputs. */
 function sqrtModel(): Model {
