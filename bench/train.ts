@@ -22,6 +22,7 @@ import { attr, Model, type Value } from '../src/onnx/ir.js';
 import { Runner } from '../src/onnx/runner.js';
 import { Tensor } from '../src/onnx/tensor.js';
 import { buildTrainingGraph } from '../src/train/graph.js';
+import { mulberry32 } from '../src/util/random.js';
 
 const PYTHON = '/usr/bin/python3';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
@@ -30,16 +31,8 @@ const BATCH = 128;
 const LR = 0.01;
 const LOSS = { useLabels: true, useTeacher: true, temperature: 4, alpha: 0.5 };
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (mulberry32), so every run sees the same data. */
+const rng = mulberry32;
 
 /** The CNN with PyTorch's default initialization (uniform ±1/√fan_in), as a Model and as plain arrays. */
 function makeNet(): { model: Model; weights: Map<string, Tensor> } {

@@ -38,6 +38,7 @@ import { convertChannels, decodeImage, resizeBilinear } from './formats/images.j
 import { parseIdx } from './formats/idx.js';
 import { npzNames, parseNpy, readNpz } from './formats/npy.js';
 import type { RawTensor } from './formats/raw.js';
+import { mulberry32 } from '../util/random.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types
@@ -864,13 +865,7 @@ function allocate(dtype: DType, n: number): TypedArray {
 export function seededPermutation(n: number, seed: number): Int32Array {
   const p = new Int32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
     const t = p[i]!;

@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraphError, LoadError, Model, attr, encodeModel, loadModel, saveModel } from '../../src/index.js';
 import { loadTensor } from '../../src/onnx/tensorfile.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 const FIXTURE = 'fixtures/fmnist-cnn.onnx';
 const RELU = '/usr/share/libonnx-testdata/data/node/test_relu/model.onnx';
@@ -162,15 +163,8 @@ function topLevelBoundaries(b: Uint8Array): Set<number> {
   return out;
 }
 
-/** A seeded PRNG (mulberry32), so that failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (mulberry32), so every run sees the same data. */
+const prng = mulberry32;
 
 /** y = Relu(x) built with the IR, for edits that make it invalid. */
 function reluModel(): Model {

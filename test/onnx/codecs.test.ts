@@ -31,6 +31,7 @@ import {
 } from '../../src/onnx/codecs.js';
 import { OptionsError } from '../../src/errors.js';
 import type { DType } from '../../src/onnx/dtype.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 // ----------------------------------------------------------------------------------------------------------------
 // helpers
@@ -72,16 +73,10 @@ function fromBits(bits: ArrayLike<number>): Float32Array {
   return new Float32Array(Uint32Array.from(bits).buffer);
 }
 
-/** Deterministic PRNG (mulberry32), so failures reproduce. */
+/** Deterministic 32-bit words (mulberry32, src/util/random.ts), so failures reproduce. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  const r = mulberry32(seed);
+  return () => r() * 4294967296;
 }
 
 const isF16NaN = (h: number): boolean => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;

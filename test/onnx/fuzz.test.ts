@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxpressError, encodeModel, loadModel, saveModel } from '../../src/index.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 const SEED = 0x5eed_2026;
 /** 400 per model keeps the test near 15 s; set ONNXPRESS_FUZZ_CASES for a longer local run. */
@@ -31,15 +32,8 @@ const CORPUS: Record<string, string> = {
   'pytorch-non-float-params': `${DATA}/pytorch-operator/test_operator_non_float_params/model.onnx`,
 };
 
-/** mulberry32: small, fast, and the same on every machine. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (mulberry32), so every run sees the same data. */
+const prng = mulberry32;
 
 function varint(n: bigint): number[] {
   const out: number[] = [];

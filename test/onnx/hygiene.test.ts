@@ -39,6 +39,7 @@ import {
 } from '../../src/onnx/hygiene/index.js';
 import { conformanceCases } from '../helpers/conformance.js';
 import { hasPython, runPython } from '../helpers/python.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -97,17 +98,8 @@ function diff(got: Outputs, want: Outputs, tol: Tol): string | undefined {
 /** Outputs with their data dropped, to compare dtypes and shapes of random results. */
 const shapesOnly = (o: Outputs): Outputs => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, { ...v, data: new Float32Array(0) }]));
 
-/** A tiny deterministic generator (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (mulberry32), so every run sees the same data. */
+const rng = mulberry32;
 function randn(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());

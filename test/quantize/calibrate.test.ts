@@ -35,6 +35,7 @@ import {
 import type { Feeds } from '../../src/quantize/types.js';
 import { hasPython, runPython } from '../helpers/python.js';
 import { rejects } from '../helpers/assert.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../fixtures/', import.meta.url));
 const FASHION = '/usr/share/datasets/fashion-mnist';
@@ -43,17 +44,8 @@ const hasFashion = existsSync(`${FASHION}/t10k-images-idx3-ubyte.gz`);
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
 
-/** mulberry32: a small seeded PRNG, so every run sees the same data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (mulberry32), so every run sees the same data. */
+const rng = mulberry32;
 
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());

@@ -22,23 +22,15 @@ import { Runner, type RunTensor } from '../../src/onnx/runner.js';
 import { dynamicOptions, quantizeDynamic } from '../../src/quantize/dynamic.js';
 import { matchesAny, opsetRaiseBlockers, quantizeBlockwise4, quantizeInt8, quantizeWeightOnly, weightOnlyOptions } from '../../src/quantize/weightOnly.js';
 import { hasPython, runPython } from '../helpers/python.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
 
 const tmp = mkdtempSync(join(tmpdir(), 'onnxpress-dynamic-'));
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (mulberry32), so every run sees the same data. */
+const rng = mulberry32;
 
 function input(g: Graph, name: string, shape: Dim[]): Value {
   const v = g.declareValue(name);

@@ -34,6 +34,7 @@ import { quantizeStatic, staticOptions, tensorsToCalibrate, type StaticQuantizeO
 import type { TensorRange } from '../../src/quantize/types.js';
 import { CONFORMANCE_ROOT } from '../helpers/conformance.js';
 import { hasPython, runPython } from '../helpers/python.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -87,17 +88,8 @@ async function minmax(model: Model, names: readonly string[], feedSets: Iterable
   return ranges;
 }
 
-/** A tiny deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (mulberry32), so every run sees the same data. */
+const rng = mulberry32;
 const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   const r = rng(seed);
