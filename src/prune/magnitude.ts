@@ -118,7 +118,8 @@ export async function activationNorms(model: Model, weights: readonly PrunableWe
     }
   }
   const extra = [...inputs.keys()].filter((v) => !v.isGraphInput).map((v) => v.name);
-  const runner = await Runner.create(model, { extraOutputs: extra });
+  // 'extended': onnxruntime 1.30 can crash reading intermediate outputs under 'all' (see recalibrate.ts)
+  const runner = await Runner.create(model, { extraOutputs: extra, graphOptimizationLevel: 'extended' });
   const sums = new Map<Value, Float64Array>();
   try {
     for await (const { feeds } of datasetFeeds(runner, data, { model, batchSize: 32, limit: samples })) {

@@ -126,6 +126,11 @@ export interface TrainHooks {
   /** Resume from a state given to `onCheckpoint` by an earlier run with the same options and data. */
   resumeFrom?: TrainState;
   signal?: AbortSignal;
+  /**
+   * Called after every optimizer step with the parameters, updated in place; the hook may change them in place
+   * too (pruning re-applies its masks here, so fine-tuning never revives a pruned weight).
+   */
+  afterStep?: (params: Readonly<Record<string, Float32Array>>, step: number) => void;
 }
 
 export type TrainOptions = TrainOptionsData & TrainHooks;
@@ -304,7 +309,7 @@ function toTensors(r: Record<string, Float32Array>, dims: Map<string, readonly n
  */
 export async function train(student: Model, data: Dataset, options: TrainOptions = {}): Promise<TrainResult> {
   const started = performance.now();
-  const { teacher, val, trainable, onProgress, onEpoch, onCheckpoint, resumeFrom, signal, ...raw } = options;
+  const { teacher, val, trainable, onProgress, onEpoch, onCheckpoint, resumeFrom, signal, afterStep, ...raw } = options;
   const o = parseOptions(trainOptions, raw, 'train');
 
   // loss: labels and teacher as available; alpha is forced to what they allow
@@ -501,6 +506,7 @@ export async function train(student: Model, data: Dataset, options: TrainOptions
             decay: paramDims.get(p.name)!.length >= 2,
           })),
         ).lr;
+        afterStep?.(params, step + 1);
         for (const b of tg.buffers) buffers[b.name]!.set(out[b.updateOutput]!.data as Float32Array);
         step++;
         lossSum += l * n;

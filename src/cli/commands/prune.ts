@@ -2,8 +2,9 @@
  * `optimize prune <model> -o <out>`: builds `prune()` options from the flags, runs it, writes the model atomically
  * (a failed run leaves no output file) and prints the per-layer table and totals.
  *
- * `--finetune <train.json> --epochs N` fine-tunes the pruned model by distillation from the original (`distill()`
- * with the pruned model as the student); magnitude and n:m zeros are applied again afterwards.
+ * `--finetune <train.json> --epochs N` fine-tunes the pruned model by distillation from the original
+ * (`finetunePruned`: magnitude and n:m zeros held at every step, BatchNormalization inserted for training and folded
+ * back). `--schedule polynomial --steps N` reaches the sparsity over N prune → fine-tune steps.
  *
  * Exit codes: 0 done; 1 the goal could not be met (nothing prunable, no channel group could shrink, or the n:m
  * pattern does not hold everywhere it can) — the model is still written; 2 bad usage or input.
@@ -12,11 +13,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { OptionsError } from '../../errors.js';
 import { formatBytes } from '../../onnx/inspect.js';
 import { loadModel, saveModel } from '../../onnx/io.js';
-import { distill } from '../../distill/index.js';
-import { loadDataset } from '../../eval/datasets.js';
-import type { Model } from '../../onnx/ir.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../../onnx/runner.js';
-import { PRUNE_METHODS, checkNM, formatPruneReport, parsePattern, prune, type PruneMethod, type PruneOptions } from '../../prune/index.js';
+import { PRUNE_METHODS, PRUNE_SCHEDULES, checkNM, formatPruneReport, parsePattern, prune, type PruneMethod, type PruneOptions } from '../../prune/index.js';
 import { fileSize, positiveInteger, printJson, printText, progress } from '../output.js';
 import { GoalNotMet } from './quantize.js';
 
@@ -32,11 +30,14 @@ export interface PruneCommandOptions {
   calibration?: string;
   finetune?: string;
   epochs?: number;
+  lr?: number;
   plan: 'uniform' | 'sensitivity';
+  schedule: 'oneshot' | 'polynomial';
+  steps?: number;
   data?: string;
   samples?: number;
   sparseStorage?: 'auto' | 'on' | 'off';
-  sparseIndices?: 'int64' | 'compact';
+  sparseIndices?: 'auto' | 'int64' | 'bitmask' | 'compact';
   ep: ExecutionProvider;
   threads?: number;
   json?: boolean;
@@ -46,6 +47,13 @@ export interface PruneCommandOptions {
 function fraction(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('Expected a number from 0 to 1.');
+  return n;
+}
+
+/** Parses a positive number (`--lr 0.003`). */
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('Expected a positive number.');
   return n;
 }
 
@@ -70,6 +78,8 @@ export function toPruneOptions(o: PruneCommandOptions): PruneOptions {
   // magnitude uses calibration data only to score by activation
   if (o.method === 'magnitude' && o.calibration !== undefined) set('score', 'activation');
   set('data', o.data);
+  if (o.schedule !== 'oneshot') set('schedule', o.schedule);
+  set('steps', o.steps);
   set('sensitivitySamples', o.samples);
   // pruned weights go sparse where that is smaller, unless told otherwise; channel pruning leaves no zeros
   set('sparseStorage', o.sparseStorage ?? (o.method === 'channels' ? undefined : 'auto'));
@@ -86,14 +96,13 @@ export async function pruneCommand(modelPath: string, o: PruneCommandOptions): P
   if (o.pattern !== undefined && !parsePattern(o.pattern)) throw new OptionsError(`--pattern: expected N:M such as 2:4 but received "${o.pattern}"`);
   if (o.samples !== undefined && o.plan !== 'sensitivity') throw new OptionsError('--samples applies to --plan sensitivity');
   if (o.epochs !== undefined && o.finetune === undefined) throw new OptionsError('--epochs applies to --finetune <train descriptor>');
+  if (o.lr !== undefined && o.finetune === undefined) throw new OptionsError('--lr applies to --finetune <train descriptor>');
+  if (o.steps !== undefined && o.schedule !== 'polynomial') throw new OptionsError('--steps applies to --schedule polynomial');
   const options = toPruneOptions(o);
   const model = await loadModel(modelPath);
   if (o.finetune !== undefined) {
-    const inputNames = model.graph.inputs.filter((v) => !v.initializer).map((v) => v.name);
-    const data = await loadDataset(o.finetune, { inputNames });
-    const epochs = o.epochs ?? 1;
-    // the original is the teacher; the pruned model is the student, trained as it is (structure kept)
-    options.finetune = async (pruned: Model, original: Model) => (await distill(original, { data, student: pruned, epochs, ep: o.ep, ...(o.threads ? { threads: o.threads } : {}) })).model;
+    // distillation from the original (the teacher) into the pruned model, structure and zeros kept (finetunePruned)
+    options.finetune = { data: o.finetune, ...(o.epochs !== undefined ? { epochs: o.epochs } : {}), ...(o.lr !== undefined ? { lr: o.lr } : {}), ep: o.ep, ...(o.threads ? { threads: o.threads } : {}) };
   }
   const before = await fileSize(modelPath);
   const bar = progress('measuring sensitivity', o);
@@ -143,12 +152,22 @@ export function registerPrune(program: Command): void {
     .addOption(new Option('--criterion <how>', "channels: how channels are ranked (default: activation with --calibration, else l1)").choices(['l1', 'l2', 'activation']))
     .option('--calibration <descriptor.json>', 'calibration data: channels ranked by activation with bias compensation (channels)')
     .option('--finetune <descriptor.json>', 'fine-tune the pruned model on this training data by distillation from the original')
-    .option('--epochs <n>', 'fine-tuning epochs (default 1)', positiveInteger)
+    .option('--epochs <n>', 'fine-tuning epochs (per step with --schedule polynomial; default 3)', positiveInteger)
+    .option('--lr <rate>', 'fine-tuning peak learning rate (Adam, warm-up then cosine; default 3e-3)', positiveNumber)
+    .addOption(new Option('--schedule <kind>', 'oneshot, or polynomial: reach the sparsity over --steps prune → fine-tune steps').choices(PRUNE_SCHEDULES).default('oneshot'))
+    .option('--steps <n>', 'prune → fine-tune steps of --schedule polynomial (default 4)', positiveInteger)
     .addOption(new Option('--plan <plan>', 'uniform, or per-layer sparsities from measured sensitivity (needs --data)').choices(['uniform', 'sensitivity']).default('uniform'))
     .option('--data <descriptor.json>', 'evaluation data for --plan sensitivity (labels: top-1; none: agreement with the original)')
     .option('--samples <n>', 'samples of --data per sensitivity trial (default 512)', positiveInteger)
-    .addOption(new Option('--sparse-storage <mode>', 'magnitude, n:m: write pruned weights as sparse_initializer where smaller (default auto)').choices(['auto', 'on', 'off']))
-    .addOption(new Option('--sparse-indices <type>', "int64 (standard) or compact (smallest integer type: onnxruntime reads it, onnx's checker does not)").choices(['int64', 'compact']))
+    .addOption(new Option('--sparse-storage <mode>', 'magnitude, n:m: store pruned weights as their non-zeros where smaller (default auto)').choices(['auto', 'on', 'off']))
+    .addOption(
+      new Option('--sparse-indices <form>', "auto (bitmask from opset 11), bitmask (values + 1 bit per element, standard ops), int64 (sparse_initializer) or compact (sparse_initializer with small indices: onnxruntime reads it, onnx's checker does not)").choices([
+        'auto',
+        'int64',
+        'bitmask',
+        'compact',
+      ]),
+    )
     .addOption(new Option('--ep <provider>', 'execution provider for sensitivity runs').choices(EXECUTION_PROVIDERS).default('cpu'))
     .option('--threads <n>', 'intra-op threads for sensitivity runs', positiveInteger)
     .option('--json', 'print one JSON document instead of text')
