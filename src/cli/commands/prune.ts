@@ -171,5 +171,14 @@ export function registerPrune(program: Command): void {
     .addOption(new Option('--ep <provider>', 'execution provider for sensitivity runs').choices(EXECUTION_PROVIDERS).default('cpu'))
     .option('--threads <n>', 'intra-op threads for sensitivity runs', positiveInteger)
     .option('--json', 'print one JSON document instead of text')
+    .addHelpText('after', `
+Examples:
+  $ optimize prune model.onnx -o sparse.onnx --sparsity 0.8                       # magnitude, global, stored compactly
+  $ optimize prune model.onnx -o s24.onnx --method n:m --pattern 2:4
+  $ optimize prune model.onnx -o small.onnx --method channels --sparsity 0.5 --calibration calib.json \\
+      --finetune train.json --epochs 3                                             # structured: truly smaller and faster
+  $ optimize prune model.onnx -o small.onnx --method channels --sparsity 0.5 --schedule polynomial --steps 3 --finetune train.json
+  $ optimize prune model.onnx -o p.onnx --sparsity 0.5 --plan sensitivity --data val.json --json
+`)
     .action(pruneCommand);
 }
