@@ -51,3 +51,6 @@ export { fp16Options, fp16Pass, toFloat16, type Fp16Options, type Fp16Result, ty
 export * from './pipeline/index.js';
 export { gate, gateMarkdown, gateJunit, formatGateResult, measureInterleaved, parsePercent, type GateOptions, type GateResult, type GateCheck, type CheckVerdict, type LatencyDetails, type InterleaveOptions, type InterleavedResult } from './eval/gate.js';
 export { bootstrapMedianCI, decideRatio, type BootstrapOptions, type DecideRatioOptions, type RatioDecision, type MedianCI } from './eval/bootstrap.js';
+export { attachHints, type HintSpec, type HintedModel } from './distill/hints.js';
+export { HINTS_METADATA_KEY } from './train/graph.js';
+export { buildHintLoss, type HintLoss } from './train/loss.js';

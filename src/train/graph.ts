@@ -20,6 +20,12 @@
  * 6. Trainable initializers and running statistics become graph inputs of the same name; outputs are `loss`,
  *    `logits`, the gradients, and the running-statistics updates.
  *
+ * Hints (`options.hints`, or the model's `onnxpress.train.hints` metadata): extra loss terms `weight·MSE(student,
+ * target)` between two values of the model. Their gradient enters the backward pass at the student value; the
+ * target's producers (for distillation, a frozen copy of the teacher's layers) stay out of the analysis (no
+ * parameters, no rules needed, BatchNormalization left in inference mode). Each term's unweighted MSE is an extra
+ * output (`hintOutputs`).
+ *
  * Parameters by default: every float32 initializer that gets a gradient and either has more than one element or
  * feeds a Conv, ConvTranspose, Gemm, MatMul or BatchNormalization (so scalar constants such as HardSwish's 3 and 6
  * in an exported decomposition stay constants). `options.trainable` replaces that test; it is asked only about
@@ -32,9 +38,16 @@ import { attr, Model, type Attr, type Dim, type Graph, type Node, type Value } f
 import { decodeModelProto, encodeModel, modelFromProto } from '../onnx/proto.js';
 import { Tensor } from '../onnx/tensor.js';
 import { GRAD_RULES, gradRuleFor } from './grad/table.js';
-import { buildLoss, resolveLossSpec, type LossSpec } from './loss.js';
+import { buildHintLoss, buildLoss, resolveLossSpec, type HintLoss, type LossSpec } from './loss.js';
 
-export type { LossSpec } from './loss.js';
+export type { HintLoss, LossSpec } from './loss.js';
+
+/**
+ * The metadata key under which a model may carry its own hint terms (JSON, an array of `HintLoss`), used when
+ * `TrainingGraphOptions.hints` is not given: `attachHints` (distill) writes it, so that `train` needs no option of
+ * its own for hints.
+ */
+export const HINTS_METADATA_KEY = 'onnxpress.train.hints';
 
 /** A parameter the step graph takes as an input and returns a gradient for. */
 export interface TrainableParam {
@@ -62,6 +75,8 @@ export interface TrainingGraph {
   teacherInput?: string;
   lossOutput: 'loss';
   logitsOutput: 'logits';
+  /** One output per hint, in order: its unweighted mean squared error (a scalar; `loss` includes the weighted sum). */
+  hintOutputs: string[];
 }
 
 /** Options of `buildTrainingGraph`. */
@@ -77,6 +92,11 @@ export interface TrainingGraphOptions {
   batchNorm?: 'train' | 'frozen';
   /** The student output that holds the logits (default: its only output). Must be [B, C]. */
   logitsOutput?: string;
+  /**
+   * Hint terms added to the loss (default: the model's `onnxpress.train.hints` metadata, else none). Nodes that
+   * lead only to hint targets are run as they are (no gradient, BatchNormalization left in inference mode).
+   */
+  hints?: readonly HintLoss[];
 }
 
 /** Ops whose small initializers are still weights by default. */
@@ -303,8 +323,17 @@ export function buildTrainingGraph(student: Model, options: TrainingGraphOptions
   if (logitsName === undefined) throw new GraphError(`The student has ${outputNames.length} outputs: say which holds the logits with logitsOutput ${oneOf(outputNames)}`);
   const logits = g.outputs.find((o) => o.name === logitsName);
   if (!logits) throw new GraphError(`No student output named "${logitsName}" for logitsOutput ${oneOf(outputNames)}`);
+  const hintSpecs = options.hints ?? hintsFromMetadata(student);
+  const hintValues = hintSpecs.map((h, i) => {
+    const find = (name: unknown, field: 'student' | 'target'): Value => {
+      const v = typeof name === 'string' ? g.lookup(name) : undefined;
+      if (!v) throw new OptionsError(`${expected(`the name of a value in graph "${student.graph.name}"`, `hints[${i}].${field}`, name)}`);
+      return v;
+    };
+    return { student: find(h.student, 'student'), target: find(h.target, 'target'), weight: h.weight ?? 1 };
+  });
   g.outputs.length = 0;
-  removeDeadNodes(g, logits);
+  removeDeadNodes(g, [logits, ...hintValues.flatMap((h) => [h.student, h.target])]);
   const dataInputs = g.inputs.filter((v) => !v.initializer);
   // inputs that are also initializers are overridable constants: the step graph keeps them as constants
   for (const v of g.inputs.filter((x) => x.initializer)) g.inputs.splice(g.inputs.indexOf(v), 1);
@@ -333,7 +362,8 @@ export function buildTrainingGraph(student: Model, options: TrainingGraphOptions
   };
   const candidates = new Set<Value>();
   for (const v of g.initializers.values()) if (v.initializer!.dtype === 'float32') candidates.add(v);
-  const reaches = new Set<Value>([logits]);
+  // hint students reach the loss; hint targets do not (no gradient flows into them)
+  const reaches = new Set<Value>([logits, ...hintValues.map((h) => h.student)]);
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i]!;
     if (!n.outputs.some((o) => o && reaches.has(o))) continue;
@@ -382,13 +412,15 @@ export function buildTrainingGraph(student: Model, options: TrainingGraphOptions
 
   // 4. forward hooks: on every node that has one (BatchNormalization trains on batch statistics even where nothing
   //    behind it is trained, as in PyTorch's train mode); MaxPool's only matters on the backward path
+  //    Nodes that only lead to hint targets (a frozen teacher's layers) get none: they run as they are.
+  const trainSide = ancestorNodes(g, [logits, ...hintValues.map((h) => h.student)]);
   const saved = new Map<Node, Record<string, Value>>();
   const bufferUpdates: { init: Value; update: Value }[] = [];
   const inBackward = new Set(backwardNodes);
   em.prefix = 'train/fwd';
   for (const n of [...g.nodes]) {
     const rule = gradRuleFor(n.opType, n.domain);
-    if (!rule?.forward) continue;
+    if (!rule?.forward || !trainSide.has(n)) continue;
     em.at = n;
     const r = rule.forward({ node: n, em, batchNorm, needsBackward: inBackward.has(n), buffer: (init, update) => bufferUpdates.push({ init, update }) });
     const now = r?.node ?? n;
@@ -417,9 +449,27 @@ export function buildTrainingGraph(student: Model, options: TrainingGraphOptions
   em.prefix = 'train/loss';
   em.at = undefined;
   const lossValues = buildLoss(em, logits, labels, teacher, loss);
+  const grads = new Map<Value, Value[]>([[logits, [lossValues.dlogits]]]);
+  const hintMse: Value[] = [];
+  if (hintValues.length) {
+    em.prefix = 'train/hint';
+    const terms = [lossValues.loss];
+    for (const h of hintValues) {
+      const s = em.shape(h.student);
+      const t = em.shape(h.target);
+      // the batch dim may be symbolic on one side only; every other dim must be known and equal
+      const same = s.length === t.length && s.every((d, k) => (k === 0 ? true : typeof d === 'number' && d === t[k]));
+      if (!same) throw new GraphError(`Hint "${h.student.name}" ${formatDims(s)} and its target "${h.target.name}" ${formatDims(t)} must have the same shape`);
+      const r = buildHintLoss(em, h.student, h.target, h.weight);
+      hintMse.push(r.mse);
+      terms.push(r.term);
+      if (!grads.has(h.student)) grads.set(h.student, []);
+      grads.get(h.student)!.push(r.ds);
+    }
+    lossValues.loss = em.sum(terms);
+  }
 
   em.prefix = 'train/grad';
-  const grads = new Map<Value, Value[]>([[logits, [lossValues.dlogits]]]);
   const total = new Map<Value, Value>();
   const gradOf = (v: Value): Value | null => {
     if (total.has(v)) return total.get(v)!;
@@ -458,6 +508,7 @@ export function buildTrainingGraph(student: Model, options: TrainingGraphOptions
   lossOut.type = { kind: 'tensor', elemType: 'float32', shape: [] };
   logits.type = logitsType;
   g.outputs.push(lossOut, logits);
+  const hintOutputs = hintMse.map((m, i) => nameOutput(em, m, `hint${i}_mse`, { kind: 'tensor', elemType: 'float32', shape: [] }).name);
   const trained: TrainableParam[] = [];
   const gradValues: [Value, Value][] = [];
   for (const p of params) {
@@ -488,7 +539,40 @@ export function buildTrainingGraph(student: Model, options: TrainingGraphOptions
     teacherInput: teacher?.name,
     lossOutput: 'loss',
     logitsOutput: 'logits',
+    hintOutputs,
   };
+}
+
+/** The hint terms a model carries in its metadata (`HINTS_METADATA_KEY`), or none. */
+function hintsFromMetadata(model: Model): HintLoss[] {
+  const raw = model.metadata.get(HINTS_METADATA_KEY);
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed)) throw new GraphError(expected('a JSON array of {student, target, weight}', `metadata "${HINTS_METADATA_KEY}"`, raw));
+  return parsed as HintLoss[];
+}
+
+/** The nodes that the given values depend on (in this graph). */
+function ancestorNodes(g: Graph, roots: readonly Value[]): Set<Node> {
+  const live = new Set<Node>();
+  const stack = [...roots];
+  const seen = new Set<Value>();
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    const p = v.producer;
+    if (!p || p.graph !== g || live.has(p)) continue;
+    live.add(p);
+    for (const r of p.inputs) if (r) stack.push(r);
+    for (const s of p.subgraphs()) for (const n of s.allNodes()) for (const r of n.inputs) if (r && r.graph === g) stack.push(r);
+  }
+  return live;
 }
 
 /** Whether an initializer is a weight when the caller does not say: more than one element, or read by a layer op. */
@@ -501,21 +585,9 @@ function copyModel(model: Model): Model {
   return modelFromProto(decodeModelProto(encodeModel(model)));
 }
 
-/** Removes nodes the logits do not depend on (in reverse order, so that readers go before what they read). */
-function removeDeadNodes(g: Graph, logits: Value): void {
-  const live = new Set<Node>();
-  const stack = [logits];
-  const seen = new Set<Value>();
-  while (stack.length) {
-    const v = stack.pop()!;
-    if (seen.has(v)) continue;
-    seen.add(v);
-    const p = v.producer;
-    if (!p || p.graph !== g || live.has(p)) continue;
-    live.add(p);
-    for (const r of p.inputs) if (r) stack.push(r);
-    for (const s of p.subgraphs()) for (const n of s.allNodes()) for (const r of n.inputs) if (r && r.graph === g) stack.push(r);
-  }
+/** Removes nodes the logits (and hint values) do not depend on (in reverse order, so that readers go before what they read). */
+function removeDeadNodes(g: Graph, roots: readonly Value[]): void {
+  const live = ancestorNodes(g, roots);
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i]!;
     if (!live.has(n)) g.removeNode(n, { force: true });

@@ -103,3 +103,37 @@ export function buildLoss(em: Emitter, logits: Value, labels: Value | undefined,
   const dlogits = em.mul(em.sum(grads), invB);
   return { loss, dlogits };
 }
+
+/**
+ * A hint (intermediate-feature) term of the loss, FitNets-style: `weight · mean((student − target)²)` over every
+ * element, the gradient flowing into `student` only (`target` is a constant, e.g. a frozen teacher's feature map).
+ * Both name values of the model the step graph is built from, of the same shape; `student` is usually the output of
+ * a learned adapter (see `attachHints` in `../distill/hints.ts`).
+ */
+export interface HintLoss {
+  /** The value that learns (its producers' parameters get the gradient). */
+  student: string;
+  /** The value it is pulled towards (no gradient flows into it). */
+  target: string;
+  /** Weight of the term (default 1). */
+  weight?: number;
+}
+
+/**
+ * Emits one hint term: `mse = mean((s − t)²)` (unweighted, for reading back), the weighted term `weight·mse`, and
+ * d(term)/d(s) = 2·weight·(s − t)/N for N elements (N read at run time, so any batch size works).
+ *
+ * @example
+ * ```ts
+ * const { mse, term, ds } = buildHintLoss(em, adapterOut, teacherFeature, 0.5);
+ * ```
+ */
+export function buildHintLoss(em: Emitter, student: Value, target: Value, weight: number): { mse: Value; term: Value; ds: Value } {
+  if (!(Number.isFinite(weight) && weight > 0)) throw new OptionsError(expected('a positive number', `the weight of the hint on "${student.name}"`, weight));
+  const diff = em.sub(student, target);
+  const n = em.cast(em.op('Size', [diff]), 'float32');
+  const invN = em.op('Reciprocal', [n]);
+  const sq = em.op('ReduceSum', [em.mul(diff, diff)], { keepdims: attr.int(0) });
+  const mse = em.reshape(em.mul(sq, invN), []);
+  return { mse, term: em.scale(mse, weight), ds: em.mul(em.scale(diff, 2 * weight), invN) };
+}

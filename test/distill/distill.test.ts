@@ -133,11 +133,11 @@ describe('distill', function () {
     const r = await distill(cnn, { data: train512, studentWidth: 0.25, epochs: 1, batchSize: 32, lr: 3e-3, seed: 0, threads: 1 });
     const after = await compareOutputs(r.model, cnn, slice, { threads: 1 });
     expect(after.top1Agreement).to.be.above(before.top1Agreement + 0.15);
-    expect(r.report.loss).to.deep.equal({ temperature: 4, alpha: 0.5, useLabels: true, useTeacher: true });
+    expect(r.report.loss).to.deep.equal({ temperature: 2, alpha: 0.5, useLabels: true, useTeacher: true });
     // inference form: BatchNormalization folded, recipe in metadata
     expect(r.model.graph.nodes.map((n) => n.opType)).to.not.include('BatchNormalization');
     const recipe = JSON.parse(r.model.metadata.get(DISTILL_METADATA_KEY)!) as Record<string, unknown>;
-    expect(recipe).to.include({ studentWidth: 0.25, epochs: 1, batchSize: 32, temperature: 4, alpha: 0.5 });
+    expect(recipe).to.include({ studentWidth: 0.25, epochs: 1, batchSize: 32, temperature: 2, alpha: 0.5 });
   });
 
   it('is deterministic for a seed (CPU, 1 thread): two runs give byte-identical weights', async () => {

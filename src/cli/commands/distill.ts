@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { distill, type DistillFunctionOptions, type DistillReport } from '../../distill/index.js';
+import { distill, type DistillFunctionOptions, type DistillReport, type HintSpec } from '../../distill/index.js';
 import { LoadError, OptionsError } from '../../errors.js';
 import { loadDataset } from '../../eval/datasets.js';
 import { formatCount, formatPercent, formatTable } from '../../onnx/inspect.js';
@@ -50,7 +50,32 @@ export interface DistillCommandOptions {
   checkpoint?: string;
   resume?: string;
   minTop1?: number;
+  hint?: HintSpec[];
   json?: boolean;
+}
+
+/**
+ * Parses `--hint teacherTensor=studentTensor[:weight]` and adds it to the list (the flag repeats). A suffix after
+ * the last `:` that reads as a number is the weight; a tensor whose own name ends in `:<digits>` (TensorFlow style)
+ * therefore needs an explicit weight: `t=conv:0:1`.
+ */
+export function parseHint(value: string, previous: HintSpec[] = []): HintSpec[] {
+  const eq = value.indexOf('=');
+  if (eq <= 0 || eq === value.length - 1) throw new InvalidArgumentError(`Expected teacherTensor=studentTensor[:weight] but received "${value}".`);
+  const teacher = value.slice(0, eq);
+  let student = value.slice(eq + 1);
+  let weight: number | undefined;
+  const colon = student.lastIndexOf(':');
+  if (colon >= 0) {
+    const w = student.slice(colon + 1);
+    if (w.trim() !== '' && Number.isFinite(Number(w))) {
+      weight = Number(w);
+      student = student.slice(0, colon);
+      if (!(weight > 0)) throw new InvalidArgumentError(`Expected a positive hint weight but received ${w} in "${value}".`);
+      if (!student) throw new InvalidArgumentError(`Expected teacherTensor=studentTensor[:weight] but received "${value}".`);
+    }
+  }
+  return [...previous, { teacher, student, ...(weight !== undefined ? { weight } : {}) }];
 }
 
 function positiveNumber(value: string): number {
@@ -126,7 +151,7 @@ export function formatDistillReport(r: DistillReport): string {
   const lines = [
     `Teacher ${formatCount(r.teacher.parameters)} parameters${r.teacher.valTop1 !== undefined ? `, val top-1 ${formatPercent(r.teacher.valTop1)}` : ''}`,
     `Student ${formatCount(r.student.parameters)} parameters (${(r.parameterRatio * 100).toFixed(1)}% of the teacher, ${r.student.source})${r.student.valTop1 !== undefined ? `, val top-1 ${formatPercent(r.student.valTop1)}` : ''}`,
-    `Loss    ${r.loss.useTeacher ? `KD at T=${r.loss.temperature}` : ''}${r.loss.useTeacher && r.loss.useLabels ? ` + CE (alpha ${r.loss.alpha})` : r.loss.useLabels ? 'CE on labels' : ' (no labels)'}`,
+    `Loss    ${r.loss.useTeacher ? `KD at T=${r.loss.temperature}` : ''}${r.loss.useTeacher && r.loss.useLabels ? ` + CE (alpha ${r.loss.alpha})` : r.loss.useLabels ? 'CE on labels' : ' (no labels)'}${(r.loss.hints ?? []).map((h) => ` + ${h.weight}·hint ${h.teacher}→${h.student}`).join('')}`,
     `Trained ${r.epochs} epoch(s), ${r.steps} steps, ${r.seconds.toFixed(1)} s; kept epoch ${r.epoch}${r.stoppedEarly ? ' (stopped early)' : ''}`,
     '',
   ];
@@ -171,6 +196,7 @@ export async function distillCommand(o: DistillCommandOptions): Promise<void> {
   set('seed', o.seed);
   set('threads', o.threads);
   set('patience', o.patience);
+  set('hints', o.hint);
   if (o.cropPadding !== undefined || o.flip) options.augment = { cropPadding: o.cropPadding ?? 0, flip: !!o.flip };
 
   const bar = trainingBar(o.json);
@@ -210,7 +236,7 @@ export function registerDistill(program: Command): void {
     .requiredOption('-o, --output <file>', 'where to write the student')
     .option('--epochs <n>', 'passes over the training data (default 10)', positiveInteger)
     .option('--batch <n>', 'samples per step (default 64)', positiveInteger)
-    .option('--temperature <T>', 'distillation temperature (default 4)', positiveNumber)
+    .option('--temperature <T>', 'distillation temperature (default 2)', positiveNumber)
     .option('--alpha <a>', 'weight of the hard-label loss, 0..1 (default 0.5)', fraction)
     .option('--lr <x>', 'learning rate (default 1e-3)', positiveNumber)
     .addOption(new Option('--optimizer <kind>', 'optimizer (default adam)').choices(OPTIMIZERS))
@@ -220,6 +246,7 @@ export function registerDistill(program: Command): void {
     .option('--crop-padding <px>', 'augmentation: random crop with this padding', nonNegativeInteger)
     .option('--flip', 'augmentation: random horizontal flip')
     .option('--patience <n>', 'stop after n epochs without validation gain (needs --val)', positiveInteger)
+    .option('--hint <teacher=student[:weight]>', 'hint loss (FitNets): MSE between a teacher tensor and a student tensor through a learned 1×1 adapter (repeatable; weight default 1)', parseHint)
     .option('--seed <n>', 'seed of initialization, shuffling and augmentation (default 0)', nonNegativeInteger)
     .addOption(new Option('--ep <provider>', 'execution provider').choices(EXECUTION_PROVIDERS).default('cpu'))
     .option('--threads <n>', 'intra-op threads (1 makes runs reproducible)', positiveInteger)
