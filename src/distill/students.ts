@@ -17,6 +17,7 @@
 import { PassError, expected } from '../errors.js';
 import { Model, attr, type Graph, type Node, type Value } from '../onnx/ir.js';
 import { Tensor } from '../onnx/tensor.js';
+import { mulberry32 } from '../util/random.js';
 
 /** One CNN block: a convolution, optional BatchNormalization, Relu, optional MaxPool. */
 export interface ConvBlockSpec {
@@ -63,15 +64,7 @@ export interface BuildOptions {
 }
 
 /** A seeded uniform generator in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function uniform(n: number, bound: number, next: () => number): Float32Array {
   const a = new Float32Array(n);

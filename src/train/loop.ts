@@ -28,6 +28,7 @@ import { Tensor } from '../onnx/tensor.js';
 import { parseOptions } from '../pass.js';
 import { buildTrainingGraph, inferenceModel, type LossSpec, type TrainingGraph } from './graph.js';
 import { makeOptimizer, optimizerOptions, type OptimizerState } from './optim.js';
+import { Mulberry32 } from '../util/random.js';
 
 /** Options of `train` that are data (validated by zod, recorded in the output's metadata). */
 export const trainOptions = z
@@ -153,23 +154,6 @@ export interface TrainResult {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Random numbers
-
-/** mulberry32: a 32-bit state, so it fits in a checkpoint as one number. */
-class Rng {
-  constructor(public state: number) {}
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) | 0;
-    let t = Math.imul(this.state ^ (this.state >>> 15), 1 | this.state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  uint32(): number {
-    return Math.floor(this.next() * 4294967296) >>> 0;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Data access
 
 interface Gathered {
@@ -249,7 +233,7 @@ async function makeSource(data: Dataset): Promise<Source> {
  * Augments a batch of [C, H, W] images in place: random shift by up to `pad` pixels (crop of the padded image),
  * border filled with the channel's minimum, then a horizontal flip with probability ½.
  */
-function augmentBatch(x: { dims: number[]; data: Float32Array }, pad: number, flip: boolean, rng: Rng): void {
+function augmentBatch(x: { dims: number[]; data: Float32Array }, pad: number, flip: boolean, rng: Mulberry32): void {
   const [n, c, h, w] = x.dims as [number, number, number, number];
   const plane = h * w;
   const tmp = new Float32Array(plane);
@@ -374,7 +358,7 @@ export async function train(student: Model, data: Dataset, options: TrainOptions
     params: tg.params.map((p) => [p.name, p.init.size]),
   });
 
-  const rng = new Rng(o.seed);
+  const rng = new Mulberry32(o.seed);
   let startEpoch = 0;
   let step = 0;
   const history: EpochRecord[] = [];
