@@ -71,6 +71,16 @@ describe('cli: optimize', function () {
     expect([...commands].sort()).to.deep.equal([...files, 'help'].sort());
   });
 
+  it('every command’s --help shows its options and at least one example that names the command', () => {
+    const files = readdirSync(new URL('../../src/cli/commands/', import.meta.url)).filter((f) => f.endsWith('.js')).map((f) => f.replace(/\.js$/, ''));
+    for (const c of files) {
+      const r = optimize(c, '--help');
+      expect(r.status, c).to.equal(0);
+      expect(r.stdout, c).to.match(/Options:/);
+      expect(r.stdout, c).to.match(new RegExp(`Examples:\\n\\s+\\$ optimize ${c}\\b`));
+    }
+  });
+
   it('without a command prints the usage and exits 2', () => {
     const r = optimize();
     expect(r.status).to.equal(2);

@@ -254,5 +254,12 @@ export function registerDistill(program: Command): void {
     .option('--resume <file>', 'resume from a checkpoint written by the same command')
     .option('--min-top1 <fraction>', 'exit 1 when the validation top-1 of the student is below this', fraction)
     .option('--json', 'print one JSON document instead of text')
+    .addHelpText('after', `
+Examples:
+  $ optimize distill --teacher big.onnx --student-width 0.25 --data train.json --val val.json --epochs 5 -o small.onnx
+  $ optimize distill --teacher big.onnx --student mine.onnx --data unlabelled.json --alpha 0 -o mine.kd.onnx   # soft targets only
+  $ optimize distill --teacher big.onnx --student-width 0.5 --data train.json --hint relu2_out=relu2_out:1 -o s.onnx
+  $ optimize distill --teacher big.onnx --student-width 0.25 --data train.json --checkpoint run.ckpt -o s.onnx   # resumable
+`)
     .action(distillCommand);
 }
