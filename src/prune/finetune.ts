@@ -18,15 +18,15 @@
  */
 import { z } from 'zod';
 import { OptionsError } from '../errors.js';
-import { datasetFeeds } from '../eval/accuracy.js';
 import type { Dataset } from '../eval/datasets.js';
 import { cleanup, foldBatchNorm } from '../onnx/hygiene/index.js';
-import { attr, type Model, type Node, type Value } from '../onnx/ir.js';
-import { EXECUTION_PROVIDERS, Runner, type ExecutionProvider } from '../onnx/runner.js';
+import { attr, type Model, type Node } from '../onnx/ir.js';
+import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../onnx/runner.js';
 import { Tensor } from '../onnx/tensor.js';
 import { parseOptions } from '../pass.js';
 import { train, type EpochRecord, type TrainProgress } from '../train/loop.js';
 import { copyModel } from './common.js';
+import { outputMoments } from './recalibrate.js';
 
 /**
  * Options of `finetunePruned` (and of `prune()`'s `finetune` when given as data).
@@ -89,7 +89,7 @@ export async function insertIdentityBatchNorm(model: Model, data: Dataset, sampl
   });
   if (!convs.length) return [];
   const outs = convs.map((n) => n.outputs[0]!);
-  const stats = await channelStats(model, data, outs, samples, options);
+  const stats = await outputMoments(model, data, outs.map((v) => v.name), samples, options);
   const eps = 1e-5;
   const added: Node[] = [];
   for (const [i, conv] of convs.entries()) {
@@ -113,40 +113,6 @@ export async function insertIdentityBatchNorm(model: Model, data: Dataset, sampl
   return added;
 }
 
-/** Per-channel (axis 1) mean and variance of `values` over `samples` of `data`. */
-async function channelStats(model: Model, data: Dataset, values: Value[], samples: number, options: { ep?: ExecutionProvider; threads?: number }) {
-  const names = values.map((v) => v.name);
-  // 'extended': see channelMoments (an onnxruntime crash under 'all' with intermediate outputs)
-  const runner = await Runner.create(model, { extraOutputs: names, graphOptimizationLevel: 'extended', ...(options.ep ? { ep: options.ep } : {}), ...(options.threads ? { threads: options.threads } : {}) });
-  const acc = values.map(() => ({ s: new Float64Array(0), q: new Float64Array(0), n: 0 }));
-  try {
-    for await (const { feeds, take, rows } of datasetFeeds(runner, data, { model, batchSize: 64, limit: samples })) {
-      const out = await runner.run(feeds, names);
-      for (const [i, name] of names.entries()) {
-        const t = out[name]!;
-        const c = t.dims[1]!;
-        const inner = t.dims.slice(2).reduce((x, y) => x * y, 1);
-        const a = acc[i]!;
-        if (!a.s.length) [a.s, a.q] = [new Float64Array(c), new Float64Array(c)];
-        const d = t.data as Float32Array;
-        // rows past `take` pad a fixed batch: skip them
-        const end = Math.round((d.length * take) / rows);
-        for (let j = 0; j < end; j++) {
-          const ch = Math.floor(j / inner) % c;
-          a.s[ch]! += d[j]!;
-          a.q[ch]! += d[j]! * d[j]!;
-        }
-        a.n += end / c;
-      }
-    }
-  } finally {
-    await runner.release();
-  }
-  return acc.map(({ s, q, n }) => {
-    const mean = s.map((x) => x / Math.max(n, 1));
-    return { mean, variance: q.map((x, i) => Math.max(0, x / Math.max(n, 1) - mean[i]! * mean[i]!)) };
-  });
-}
 
 /**
  * Fine-tunes a pruned model by distillation from the original, keeping its structure: masks held at every step,

@@ -23,7 +23,7 @@
 import { datasetFeeds } from '../eval/accuracy.js';
 import type { Dataset } from '../eval/datasets.js';
 import type { Model, Node } from '../onnx/ir.js';
-import { Runner } from '../onnx/runner.js';
+import { Runner, type ExecutionProvider } from '../onnx/runner.js';
 import { Tensor } from '../onnx/tensor.js';
 import { constantInput, setConstantInput } from './common.js';
 
@@ -52,16 +52,39 @@ export function recalibrableConvs(model: Model): Node[] {
  * ```
  */
 export async function channelMoments(model: Model, nodes: readonly Node[], data: Dataset, samples: number): Promise<Map<Node, ChannelMoments>> {
-  const names = nodes.map((n) => n.outputs[0]!.name);
+  const stats = await outputMoments(model, data, nodes.map((n) => n.outputs[0]!.name), samples);
   const out = new Map<Node, ChannelMoments>();
-  if (!names.length) return out;
+  nodes.forEach((node, i) => {
+    const m = stats[i];
+    if (m) out.set(node, { mean: m.mean, std: m.variance.map((v) => Math.sqrt(v)) });
+  });
+  return out;
+}
+
+/**
+ * Per-channel (axis 1) mean and variance of the named values over `samples` of `data`, in one run of the model;
+ * undefined for a value of rank < 2. Shared by recalibration and by fine-tuning's BatchNormalization insertion.
+ */
+export async function outputMoments(
+  model: Model,
+  data: Dataset,
+  names: readonly string[],
+  samples: number,
+  options: { ep?: ExecutionProvider; threads?: number } = {},
+): Promise<({ mean: Float64Array; variance: Float64Array } | undefined)[]> {
+  if (!names.length) return [];
   // 'extended', not 'all': onnxruntime 1.30 crashes (SIGSEGV) when an intermediate Conv output is fetched under the
   // NCHWc layout transforms of 'all' in some shapes (seen: 45 channels of a 30%-pruned ResNet-8); same values
-  const runner = await Runner.create(model, { extraOutputs: names.filter((n) => !model.graph.outputs.some((o) => o.name === n)), graphOptimizationLevel: 'extended' });
-  const acc = nodes.map(() => ({ s: new Float64Array(0), q: new Float64Array(0), n: 0 }));
+  const runner = await Runner.create(model, {
+    extraOutputs: names.filter((n) => !model.graph.outputs.some((o) => o.name === n)),
+    graphOptimizationLevel: 'extended',
+    ...(options.ep ? { ep: options.ep } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
+  });
+  const acc = names.map(() => ({ s: new Float64Array(0), q: new Float64Array(0), n: 0 }));
   try {
     for await (const { feeds, take, rows } of datasetFeeds(runner, data, { model, batchSize: 64, limit: samples })) {
-      const res = await runner.run(feeds, names);
+      const res = await runner.run(feeds, [...names]);
       for (const [i, name] of names.entries()) {
         const t = res[name]!;
         if (t.dims.length < 2) continue;
@@ -83,13 +106,11 @@ export async function channelMoments(model: Model, nodes: readonly Node[], data:
   } finally {
     await runner.release();
   }
-  for (const [i, node] of nodes.entries()) {
-    const { s, q, n } = acc[i]!;
-    if (!s.length) continue;
+  return acc.map(({ s, q, n }) => {
+    if (!s.length) return undefined;
     const mean = s.map((x) => x / Math.max(n, 1));
-    out.set(node, { mean, std: q.map((x, k) => Math.sqrt(Math.max(0, x / Math.max(n, 1) - mean[k]! * mean[k]!))) });
-  }
-  return out;
+    return { mean, variance: q.map((x, k) => Math.max(0, x / Math.max(n, 1) - mean[k]! * mean[k]!)) };
+  });
 }
 
 /**
