@@ -28,7 +28,8 @@
  *    their shapes.
  *
  * Selection: in each group, floor(sparsity × C) channels (at least one kept) with the lowest score go, ties to the
- * lower index. Scores:
+ * lower index — the kept count rounded to a multiple of `channelMultiple` (8) for onnxruntime's blocked kernels
+ * (see `removedCount`). Scores:
  * - `l1` / `l2` (no data): over the group's producers, the norm of the channel's weight slice — or |gamma| of the
  *   BatchNormalization right after the producer (`batchNormScale`) — each producer's scores divided by their mean
  *   so that no layer dominates;
@@ -83,6 +84,23 @@ import {
 } from './common.js';
 
 /**
+ * How many of a group's `channels` go at `sparsity`: floor(sparsity × C), at least one channel kept; then, for
+ * groups of at least `multiple` channels, the kept count rounded to the nearest multiple of `multiple` (halves
+ * keep more), so that onnxruntime's blocked kernels still apply.
+ *
+ * @example
+ * ```ts
+ * removedCount(32, 0.3, 8); // 8: keeps 24 (23 would leave onnxruntime's NCHWc path)
+ * removedCount(32, 0.3, 1); // 9
+ * ```
+ */
+export function removedCount(channels: number, sparsity: number, multiple = 1): number {
+  let keep = channels - Math.min(channels - 1, Math.floor(sparsity * channels + 1e-9));
+  if (multiple > 1 && channels >= multiple) keep = Math.min(channels, Math.max(multiple, Math.round(keep / multiple) * multiple));
+  return channels - keep;
+}
+
+/**
  * Options of `prune.channels`.
  *
  * @example
@@ -105,6 +123,14 @@ export const channelsOptions = z
       .boolean()
       .default(true)
       .describe("With calibration data: give each Conv's output channels back the mean and spread they had before pruning (BatchNormalization statistics re-estimated, on folded models)"),
+    channelMultiple: z
+      .number()
+      .int()
+      .min(1)
+      .default(8)
+      .describe(
+        'Round the channels each group keeps to a multiple of this (1: no rounding). onnxruntime runs CPU convolutions and pools in blocks of 8 channels (NCHWc; 16 with AVX-512): off that grid they leave the blocked path, and a 25–30%-pruned CNN ran 1.1–1.2× slower than the unpruned one',
+      ),
     layerSparsity: layerSparsityOption,
     remove: z
       .record(z.string(), z.array(z.number().int().min(0)))
@@ -657,7 +683,7 @@ function choose(a: Analysis, groups: Group[], o: Opts, stats?: Map<Value, Stats>
     }
     const named = gr.producers.map((p) => o.layerSparsity?.[p.node.name]).find((x) => x !== undefined);
     const s = named ?? o.sparsity;
-    const count = Math.min(gr.channels - 1, Math.floor(s * gr.channels + 1e-9));
+    const count = removedCount(gr.channels, s, o.channelMultiple);
     if (count <= 0) continue;
     const byActivation = o.criterion === 'activation' || (o.criterion === undefined && stats) ? stats && activationScores(a, gr, stats) : undefined;
     if (byActivation) {

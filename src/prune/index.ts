@@ -32,7 +32,7 @@ import { nmInPlace, nmOptions, nmPass, type NMOptions } from './nm.js';
 import { analyzeSensitivity, planFromSensitivity, type SensitivityPlan, type SensitivityResult } from './sensitivity.js';
 import { toSparseStorage, type StorageReport } from './storage.js';
 
-export { channelsPass, channelsOptions, planChannels, type ChannelGroup, type ChannelsOptions, type ChannelsPassResult } from './channels.js';
+export { channelsPass, channelsOptions, planChannels, removedCount, type ChannelGroup, type ChannelsOptions, type ChannelsPassResult } from './channels.js';
 export { magnitudePass, magnitudeOptions, type MagnitudeOptions, type PrunePassResult } from './magnitude.js';
 export { nmPass, nmOptions, checkNM, parsePattern, type NMOptions, type NMCheck, type NMCheckRow } from './nm.js';
 export { analyzeSensitivity, planFromSensitivity, type SensitivityOptions, type SensitivityPlan, type SensitivityResult, type LayerSensitivity } from './sensitivity.js';
@@ -189,6 +189,7 @@ export const pruneOptions = z
     schedule: z.enum(PRUNE_SCHEDULES).default('oneshot').describe("'oneshot': the target at once; 'polynomial': over `steps` prune → fine-tune steps, s_t = s_f·(1 − (1 − t/n)³)"),
     steps: z.number().int().min(1).optional().describe("schedule 'polynomial': prune → fine-tune steps (default 4)"),
     recalibrate: z.boolean().optional().describe("channels, with calibration data: restore each Conv's output statistics after pruning (default true)"),
+    channelMultiple: z.number().int().min(1).optional().describe("channels: round the channels each group keeps to a multiple of this, for onnxruntime's blocked kernels (default 8; 1: no rounding)"),
     ep: z.enum(EXECUTION_PROVIDERS as unknown as [ExecutionProvider, ...ExecutionProvider[]]).optional().describe('Execution provider for sensitivity and calibration runs'),
     threads: z.number().int().min(1).optional(),
   })
@@ -203,6 +204,7 @@ export const pruneOptions = z
       batchNormScale: ['channels'],
       biasCompensation: ['channels'],
       recalibrate: ['channels'],
+      channelMultiple: ['channels'],
       layerSparsity: ['magnitude', 'channels'],
       opTypes: ['magnitude', 'n:m'],
       sparsity: ['magnitude', 'channels'],
@@ -282,7 +284,7 @@ export async function prune(model: Model, options: PruneOptions = {}, hooks: Pru
   const copyField = (k: keyof typeof o) => {
     if (o[k] !== undefined) passOptions[k] = o[k];
   };
-  for (const k of ['sparsity', 'pattern', 'scope', 'score', 'calibration', 'calibrationSamples', 'criterion', 'batchNormScale', 'biasCompensation', 'recalibrate', 'layerSparsity', 'exclude', 'excludeFirstLast', 'opTypes'] as const) {
+  for (const k of ['sparsity', 'pattern', 'scope', 'score', 'calibration', 'calibrationSamples', 'criterion', 'batchNormScale', 'biasCompensation', 'recalibrate', 'channelMultiple', 'layerSparsity', 'exclude', 'excludeFirstLast', 'opTypes'] as const) {
     copyField(k);
   }
   const notes: string[] = [];

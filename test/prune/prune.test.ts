@@ -28,6 +28,7 @@ import {
   pruneChannels,
   pruneMagnitude,
   pruneNM,
+  removedCount,
   toSparseStorage,
   type ChannelGroup,
 } from '../../src/prune/index.js';
@@ -357,6 +358,30 @@ describe('prune', function () {
   });
 
   describe('channels', () => {
+    it('keeps a multiple of 8 channels by default, so onnxruntime keeps every Conv and MaxPool on its blocked (NCHWc) path', async () => {
+      expect(removedCount(32, 0.3, 8)).to.equal(8);
+      expect(removedCount(32, 0.3, 1)).to.equal(9);
+      expect(removedCount(16, 0.3, 8)).to.equal(0); // 12 kept rounds to 16
+      expect(removedCount(6, 0.5, 8)).to.equal(3); // smaller than the block: plain floor
+      const model = await loadModel(join(ROOT, 'fixtures/fmnist-cnn.onnx'));
+      const opsOf = async (m: Model) => {
+        const dir = mkdtempSync(join(tmpdir(), 'onnxpress-nchwc-'));
+        try {
+          const file = join(dir, 'optimized.onnx');
+          await (await Runner.create(m, { optimizedModelFilePath: file, threads: 1 })).release();
+          return (await loadModel(file)).graph.nodes.map((n) => `${n.domain}:${n.opType}`);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      };
+      const blocked = (ops: string[]) => ops.filter((o) => /:(Conv|MaxPool)$/.test(o)).every((o) => o.startsWith('com.microsoft.nchwc:'));
+      const aligned = (await prune(model, { method: 'channels', sparsity: 0.3 })).model;
+      const ragged = (await prune(model, { method: 'channels', sparsity: 0.3, channelMultiple: 1 })).model;
+      for (const n of aligned.graph.nodes.filter((x) => x.opType === 'Conv')) expect(n.inputs[1]!.initializer!.dims[0]! % 8, n.name).to.equal(0);
+      expect(blocked(await opsOf(aligned)), 'aligned: all blocked').to.equal(true);
+      expect(blocked(await opsOf(ragged)), 'ragged (23 channels): some Conv or MaxPool leaves the blocked path').to.equal(false);
+    });
+
     it('fixtures: removing zeroed channels gives the same outputs in onnxruntime, and the model is much smaller', async () => {
       for (const name of FIXTURES) {
         const m = await fixture(name);

@@ -27,6 +27,7 @@ export interface PruneCommandOptions {
   exclude?: string[];
   excludeFirstLast?: boolean;
   criterion?: 'l1' | 'l2' | 'activation';
+  channelMultiple?: number;
   calibration?: string;
   finetune?: string;
   epochs?: number;
@@ -74,6 +75,7 @@ export function toPruneOptions(o: PruneCommandOptions): PruneOptions {
   set('exclude', o.exclude);
   set('excludeFirstLast', o.excludeFirstLast);
   set('criterion', o.criterion);
+  set('channelMultiple', o.channelMultiple);
   set('calibration', o.calibration);
   // magnitude uses calibration data only to score by activation
   if (o.method === 'magnitude' && o.calibration !== undefined) set('score', 'activation');
@@ -149,6 +151,7 @@ export function registerPrune(program: Command): void {
     .addOption(new Option('--scope <scope>', 'magnitude: one threshold over all layers, or per layer (default global)').choices(['global', 'layer']))
     .option('--exclude <names>', 'node names, op types or patterns to leave as they are (comma-separated, repeatable)', list)
     .option('--exclude-first-last', 'leave the first and last prunable layers as they are')
+    .option('--channel-multiple <n>', "channels: keep a multiple of n channels per group, for onnxruntime's blocked kernels (default 8; 1: no rounding)", positiveInteger)
     .addOption(new Option('--criterion <how>', "channels: how channels are ranked (default: activation with --calibration, else l1)").choices(['l1', 'l2', 'activation']))
     .option('--calibration <descriptor.json>', 'calibration data: channels ranked by activation with bias compensation (channels)')
     .option('--finetune <descriptor.json>', 'fine-tune the pruned model on this training data by distillation from the original')
