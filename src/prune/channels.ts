@@ -55,13 +55,11 @@ import type { DType } from '../onnx/dtype.js';
 import { constantOf, isOnnxDomain } from '../onnx/hygiene/constants.js';
 import { inferShapes } from '../onnx/infer/index.js';
 import { attr, nodeReads, type Dim, type Model, type Node, type Value } from '../onnx/ir.js';
-import { Runner } from '../onnx/runner.js';
 import { Tensor } from '../onnx/tensor.js';
 import { parseOptions, type Pass, type PassContext, type PassResult } from '../pass.js';
-import { datasetFeeds } from '../eval/accuracy.js';
 import type { Dataset } from '../eval/datasets.js';
 import { densifySparseInitializers } from './storage.js';
-import { channelMoments, recalibrableConvs, recalibrate, type ChannelMoments } from './recalibrate.js';
+import { channelMoments, outputMoments, recalibrableConvs, recalibrate, type ChannelMoments } from './recalibrate.js';
 import {
   PRUNABLE_DTYPES,
   checkNodeNames,
@@ -589,40 +587,13 @@ async function consumerStats(a: Analysis, o: Opts): Promise<Map<Value, Stats>> {
   const values = new Map<Value, number>();
   for (const m of a.members) if (m.kind === 'consumer') values.set(m.value, a.maps.get(m.value)!.axis);
   const data = await openData(o.calibration!, a.model);
-  const names = [...values.keys()].filter((v) => !v.isGraphInput).map((v) => v.name);
-  // 'extended': onnxruntime 1.30 crashes (SIGSEGV) reading some intermediate Conv outputs under the NCHWc layout
-  // transforms of 'all' (seen with 45 channels on a pruned ResNet-8); the values are the same without them
-  const runner = await Runner.create(a.model, { extraOutputs: names, graphOptimizationLevel: 'extended' });
-  const sum = new Map<Value, { s: Float64Array; q: Float64Array; n: number }>();
-  try {
-    for await (const { feeds, take, rows } of datasetFeeds(runner, data, { model: a.model, batchSize: 32, limit: o.calibrationSamples })) {
-      const out = names.length ? await runner.run(feeds, names) : {};
-      for (const [v, axis] of values) {
-        const t = out[v.name] ?? feeds[v.name];
-        if (!t) continue;
-        const c = t.dims[axis]!;
-        const inner = t.dims.slice(axis + 1).reduce((x, y) => x * y, 1);
-        let acc = sum.get(v);
-        if (!acc) sum.set(v, (acc = { s: new Float64Array(c), q: new Float64Array(c), n: 0 }));
-        const d = t.data as Float32Array;
-        // rows past `take` pad a fixed batch (the batch is axis 0): skip them
-        const end = Math.round((d.length * take) / rows);
-        for (let i = 0; i < end; i++) {
-          const ch = Math.floor(i / inner) % c;
-          acc.s[ch]! += d[i]!;
-          acc.q[ch]! += d[i]! * d[i]!;
-        }
-        acc.n += end / c;
-      }
-    }
-  } finally {
-    await runner.release();
-  }
+  const list = [...values];
+  const moments = await outputMoments(a.model, data, list.map(([v]) => v.name), o.calibrationSamples, { axes: list.map(([, axis]) => axis), batchSize: 32 });
   const stats = new Map<Value, Stats>();
-  for (const [v, { s, q, n }] of sum) {
-    const mean = s.map((x) => x / Math.max(n, 1));
-    stats.set(v, { mean, variance: q.map((x, i) => Math.max(0, x / Math.max(n, 1) - mean[i]! * mean[i]!)) });
-  }
+  list.forEach(([v], i) => {
+    const m = moments[i];
+    if (m) stats.set(v, m);
+  });
   return stats;
 }
 

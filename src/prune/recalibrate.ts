@@ -62,34 +62,38 @@ export async function channelMoments(model: Model, nodes: readonly Node[], data:
 }
 
 /**
- * Per-channel (axis 1) mean and variance of the named values over `samples` of `data`, in one run of the model;
- * undefined for a value of rank < 2. Shared by recalibration and by fine-tuning's BatchNormalization insertion.
+ * Per-channel mean and variance (channels on `axes[i]`, default 1) of the named values — graph inputs too — over
+ * `samples` of `data`, in one run of the model; undefined for a value without that axis. Shared by recalibration,
+ * fine-tuning's BatchNormalization insertion and the activation ranking of channel pruning.
  */
 export async function outputMoments(
   model: Model,
   data: Dataset,
   names: readonly string[],
   samples: number,
-  options: { ep?: ExecutionProvider; threads?: number } = {},
+  options: { ep?: ExecutionProvider; threads?: number; axes?: readonly number[]; batchSize?: number } = {},
 ): Promise<({ mean: Float64Array; variance: Float64Array } | undefined)[]> {
   if (!names.length) return [];
+  const inputs = new Set(model.graph.inputs.map((v) => v.name));
   // 'extended', not 'all': onnxruntime 1.30 crashes (SIGSEGV) when an intermediate Conv output is fetched under the
   // NCHWc layout transforms of 'all' in some shapes (seen: 45 channels of a 30%-pruned ResNet-8); same values
   const runner = await Runner.create(model, {
-    extraOutputs: names.filter((n) => !model.graph.outputs.some((o) => o.name === n)),
+    extraOutputs: names.filter((n) => !inputs.has(n) && !model.graph.outputs.some((o) => o.name === n)),
     graphOptimizationLevel: 'extended',
     ...(options.ep ? { ep: options.ep } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
   });
   const acc = names.map(() => ({ s: new Float64Array(0), q: new Float64Array(0), n: 0 }));
   try {
-    for await (const { feeds, take, rows } of datasetFeeds(runner, data, { model, batchSize: 64, limit: samples })) {
-      const res = await runner.run(feeds, [...names]);
+    const fetched = names.filter((n) => !inputs.has(n));
+    for await (const { feeds, take, rows } of datasetFeeds(runner, data, { model, batchSize: options.batchSize ?? 64, limit: samples })) {
+      const res = fetched.length ? await runner.run(feeds, fetched) : {};
       for (const [i, name] of names.entries()) {
-        const t = res[name]!;
-        if (t.dims.length < 2) continue;
-        const c = t.dims[1]!;
-        const inner = t.dims.slice(2).reduce((x, y) => x * y, 1);
+        const t = res[name] ?? feeds[name];
+        const axis = options.axes?.[i] ?? 1;
+        if (!t || t.dims.length <= axis) continue;
+        const c = t.dims[axis]!;
+        const inner = t.dims.slice(axis + 1).reduce((x, y) => x * y, 1);
         const a = acc[i]!;
         if (!a.s.length) [a.s, a.q] = [new Float64Array(c), new Float64Array(c)];
         const d = t.data as Float32Array;
