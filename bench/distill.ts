@@ -59,9 +59,9 @@ import { inferenceModel } from '../src/train/graph.js';
 import { train, type TrainOptionsData } from '../src/train/loop.js';
 import type { Model } from '../src/onnx/ir.js';
 import type { Tensor } from '../src/onnx/tensor.js';
+import { FASHION, FASHION_PRE } from './common.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const FASHION = process.env.FMNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 const TEACHER = process.env.BENCH_TEACHER ?? join(ROOT, 'fixtures', 'fmnist-teacher.onnx');
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 5);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 60_000);
@@ -75,7 +75,7 @@ const AUGMENT = process.env.BENCH_AUGMENT === '1';
 const HINTS: HintSpec[] = (process.env.BENCH_HINTS ?? 'none') === 'none' ? [] : process.env.BENCH_HINTS!.split(',').reduce<HintSpec[]>((acc, h) => parseHint(h, acc), []);
 /** Which arms to run (`kd`, `ce` or both), for trials: a missing arm prints as "-". */
 const ARMS = new Set((process.env.BENCH_ARMS ?? 'kd,ce').split(','));
-const PRE = { layout: 'NCHW' as const, scale: 0.00392156862745098, mean: [0.286], std: [0.353] };
+const PRE = { layout: 'NCHW' as const, ...FASHION_PRE };
 
 function idx(split: 'train' | 't10k', limit?: number): IdxDescriptor {
   return { format: 'idx', images: `${FASHION}/${split}-images-idx3-ubyte.gz`, labels: `${FASHION}/${split}-labels-idx1-ubyte.gz`, input: PRE, ...(limit ? { limit } : {}) };

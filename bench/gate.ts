@@ -34,6 +34,7 @@ import { loadModel, saveModel } from '../src/onnx/io.js';
 import { Runner } from '../src/onnx/runner.js';
 import { Tensor } from '../src/onnx/tensor.js';
 import { mulberry32 } from '../src/util/random.js';
+import { median } from '../src/util/stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
@@ -44,11 +45,6 @@ const CLOCK = (process.env.BENCH_CLOCK ?? 'auto') as 'auto' | 'wall' | 'cpu';
 const BUDGET = 0.05;
 const FIXTURES: Record<string, string> = { cnn: 'fmnist-cnn.onnx', resnet8: 'fmnist-resnet8.onnx', mobilenet: 'fmnist-mobilenet.onnx' };
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 

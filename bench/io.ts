@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Model, Tensor, loadModel, saveModel, encodeModel } from '../src/index.js';
+import { median } from '../src/util/stats.js';
 
 const targetMB = Number(process.argv[2] ?? 400);
 const rounds = Number(process.argv[3] ?? 5);
@@ -48,10 +49,6 @@ function makeModel(mb: number): Model {
   return m;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function time(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();

@@ -24,16 +24,16 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { datasetFeeds, evaluate } from '../src/eval/accuracy.js';
+import { evaluate } from '../src/eval/accuracy.js';
 import { loadDataset, type Dataset, type IdxDescriptor } from '../src/eval/datasets.js';
 import { loadModel } from '../src/onnx/io.js';
 import { decodeModelProto, encodeModel, modelFromProto } from '../src/onnx/proto.js';
 import type { Model } from '../src/onnx/ir.js';
-import { Runner, type RunTensor } from '../src/onnx/runner.js';
 import { modelSize, prune, pruneMagnitude, toSparseStorage } from '../src/prune/index.js';
+import { timeInterleaved } from '../src/quantize/quantize.js';
+import { FASHION, FASHION_PRE, firstRows } from './common.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const FASHION = process.env.FMNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const FT_SAMPLES = Number(process.env.BENCH_FT_SAMPLES ?? 60000);
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 3);
@@ -48,7 +48,7 @@ const MODELS = [
 ];
 type Spec = (typeof MODELS)[number];
 
-const PRE = { layout: 'NCHW' as const, scale: 0.00392156862745098, mean: [0.286], std: [0.353] };
+const PRE = { layout: 'NCHW' as const, ...FASHION_PRE };
 const t10k: IdxDescriptor = { format: 'idx', images: `${FASHION}/t10k-images-idx3-ubyte.gz`, labels: `${FASHION}/t10k-labels-idx1-ubyte.gz`, input: PRE };
 const train = (n: number, shuffle: number): IdxDescriptor => ({
   format: 'idx',
@@ -59,48 +59,8 @@ const train = (n: number, shuffle: number): IdxDescriptor => ({
   limit: n,
 });
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
-/** Median ms per run of each model on the same feeds, in interleaved rounds (each round's order rotates). */
-async function timeInterleaved(models: { name: string; model: Model }[], feeds: Record<string, RunTensor>): Promise<Map<string, number>> {
-  const runners: Runner[] = [];
-  try {
-    for (const m of models) runners.push(await Runner.create(m.model, { threads: THREADS }));
-    const reps: number[] = [];
-    for (const r of runners) {
-      await r.run(feeds);
-      const t0 = performance.now();
-      await r.run(feeds);
-      reps.push(Math.max(1, Math.min(500, Math.ceil(25 / Math.max(performance.now() - t0, 0.01)))));
-    }
-    const times: number[][] = models.map(() => []);
-    for (let round = 0; round < ROUNDS; round++) {
-      for (let k = 0; k < runners.length; k++) {
-        const i = (k + round) % runners.length;
-        const t0 = performance.now();
-        for (let j = 0; j < reps[i]!; j++) await runners[i]!.run(feeds);
-        times[i]!.push((performance.now() - t0) / reps[i]!);
-      }
-    }
-    return new Map(models.map((m, i) => [m.name, median(times[i]!)]));
-  } finally {
-    for (const r of runners) await r.release();
-  }
-}
 
-async function testFeeds(model: Model, data: Dataset, rows: number): Promise<Record<string, RunTensor>> {
-  const runner = await Runner.create(model);
-  try {
-    for await (const { feeds } of datasetFeeds(runner, data, { model, batchSize: rows, limit: rows })) return feeds;
-  } finally {
-    await runner.release();
-  }
-  throw new Error('no data');
-}
 
 interface Row {
   spec: Spec;
@@ -137,7 +97,8 @@ async function benchModel(spec: Spec, test: Dataset): Promise<Row> {
       { name: 'channels', model: ch.model },
       { name: 'stored', model: await loadModel(storedBytes) },
     ],
-    await testFeeds(float, test, 32),
+    await firstRows(float, test, 32),
+    { ep: 'cpu', threads: THREADS, rounds: ROUNDS, clock: 'wall' },
   );
   const top1 = { float: await acc(float), channels: await acc(ch.model), magnitude: await acc(mag.model) } as Row['top1'];
 

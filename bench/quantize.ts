@@ -31,11 +31,11 @@ import { Runner } from '../src/onnx/runner.js';
 import { calibrate } from '../src/quantize/calibrate/index.js';
 import { quantize, timeInterleaved, type QuantizeResultReport } from '../src/quantize/quantize.js';
 import { tensorsToCalibrate } from '../src/quantize/static.js';
-import type { Feeds } from '../src/quantize/types.js';
+import { median } from '../src/util/stats.js';
+import { FASHION, FASHION_PRE, firstRows } from './common.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
-const FASHION = process.env.FMNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 512);
 const THREADS = 1;
@@ -58,7 +58,7 @@ const MODELS: Spec[] = [
   { key: 'mobilenet', file: 'fmnist-mobilenet.onnx', layout: 'NCHW', kind: 'mobilenet', sizeTarget: 0.5, latencyTarget: 0.6 },
 ];
 
-const PRE = { scale: 0.00392156862745098, mean: [0.286], std: [0.353] };
+const PRE = FASHION_PRE;
 
 function t10k(layout: Spec['layout']): IdxDescriptor {
   return { format: 'idx', images: `${FASHION}/t10k-images-idx3-ubyte.gz`, labels: `${FASHION}/t10k-labels-idx1-ubyte.gz`, input: { layout, ...PRE } };
@@ -69,11 +69,6 @@ function train(layout: Spec['layout'], n: number): IdxDescriptor {
   return { format: 'idx', images: `${FASHION}/train-images-idx3-ubyte.gz`, labels: `${FASHION}/train-labels-idx1-ubyte.gz`, input: { layout, ...PRE }, shuffle: 7, limit: n };
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** Plain onnxruntime over the calibration samples: session, then every batch of 32 (the baseline of quantize time). */
 async function plainInference(model: Model, data: Dataset): Promise<number> {
@@ -84,16 +79,6 @@ async function plainInference(model: Model, data: Dataset): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-/** `rows` rows of the test set as feeds. */
-async function testFeeds(model: Model, data: Dataset, rows: number): Promise<Feeds> {
-  const runner = await Runner.create(model);
-  try {
-    for await (const { feeds } of datasetFeeds(runner, data, { model, batchSize: rows, limit: rows })) return feeds;
-  } finally {
-    await runner.release();
-  }
-  throw new Error('no data');
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Child process: calibrate n samples and report the peak RSS
@@ -168,7 +153,7 @@ async function benchModel(spec: Spec): Promise<Row> {
   // when quantize() returned the float model itself, its ratio is 1 by definition (timing it against itself
   // would only measure noise)
   const lat = async (rows: number, clock: 'cpu' | 'wall') => {
-    const feeds = await testFeeds(float, test, rows);
+    const feeds = await firstRows(float, test, rows);
     const models = [{ name: 'float', model: float }, { name: 'all-int8', model: allInt8! }];
     if (int8 !== float) models.push({ name: 'int8', model: int8 });
     const ms = await timeInterleaved(models, feeds, { ep: 'cpu', threads: THREADS, rounds: ROUNDS, clock });

@@ -109,6 +109,7 @@ for line in sys.stdin:
     for _ in range(steps): step()
     print(json.dumps({'seconds': time.perf_counter() - t0}), flush=True)
 `;
+import { median } from '../src/util/stats.js';
 
 /** The PyTorch side: a child process answering "threads steps" lines with the seconds those steps took. */
 async function startTorch(init: unknown): Promise<{ loss0: number; time: (threads: number, steps: number) => Promise<number>; stop: () => void }> {
@@ -131,11 +132,6 @@ async function startTorch(init: unknown): Promise<{ loss0: number; time: (thread
   };
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   const { model, weights } = makeNet();

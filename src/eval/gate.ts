@@ -31,6 +31,7 @@ import { loadDataset } from './datasets.js';
 import { syntheticFeeds } from './feeds.js';
 import { machineInfo } from './machine.js';
 import { reportSchema, type MachineInfo, type VariantResult } from './schema.js';
+import { median } from '../util/stats.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Options
@@ -280,12 +281,6 @@ export interface InterleavedResult {
   seconds: number;
 }
 
-function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
-}
 
 /**
  * Times two workloads interleaved and decides whether the candidate is slower than `1 + budget` times the

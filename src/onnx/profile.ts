@@ -14,15 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Model, Node } from './ir.js';
 import { Runner, type ExecutionProvider, type RunTensor } from './runner.js';
+import { median } from '../util/stats.js';
 
 /** Ops the NCHWc transformer and the Conv fusions fold into a Conv (its output then names the fused node). */
 const FUSED_AFTER_CONV: ReadonlySet<string> = new Set(['Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'Tanh', 'Add', 'Sum', 'BatchNormalization']);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** The model node an onnxruntime profiler node name stands for, if any. */
 export function attributeNode(model: Model, ortName: string): Node | undefined {

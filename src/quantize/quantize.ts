@@ -47,6 +47,7 @@ import { STATIC_HANDLERS } from './ops/table.js';
 import { quantizeStatic, tensorsToCalibrate } from './static.js';
 import type { ActivationType, FallbackReason, Feeds, NodeReport, QuantizeOutput, QuantizeReport, TensorRange } from './types.js';
 import { quantizeWeightOnly, type WeightOnlyOptions } from './weightOnly.js';
+import { median } from '../util/stats.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Options
@@ -860,11 +861,6 @@ async function nodeSqnr(
   return result;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /**
  * Times models interleaved on the same feeds: each round runs every model (order rotated each round) enough

@@ -1,9 +1,7 @@
 /**
- * `Mul` -> QLinearMul (com.microsoft): `DQ(A), DQ(B) -> Mul -> [Relu | Clip] -> Q`. onnxruntime wants both inputs
- * of the output's type, so a constant input is stored as an activation-type (uint8) tensor with its own params.
- * Broadcasting is the kernel's.
+ * `Mul` -> QLinearMul (com.microsoft): `DQ(A), DQ(B) -> Mul -> [Relu | Clip] -> Q` (see `binary.ts`).
  */
-import type { OpHandler, WeightPlan } from './table.js';
+import { binaryArithmetic } from './binary.js';
 
 /**
  * The Mul handler.
@@ -13,18 +11,4 @@ import type { OpHandler, WeightPlan } from './table.js';
  * STATIC_HANDLERS.Mul.plan(ctx); // { quantize: true, activations: [0, 1], … }
  * ```
  */
-export const Mul: OpHandler = {
-  opType: 'Mul',
-  plan(ctx) {
-    const activations: number[] = [];
-    const weights: WeightPlan[] = [];
-    for (const i of [0, 1]) {
-      const v = ctx.node.inputs[i];
-      if (ctx.floatConstant(v)) weights.push({ input: i, kind: 'activation' });
-      else if (ctx.isFloatActivation(v)) activations.push(i);
-      else return ctx.float('unsupported-shape', `its input ${i} is not float32`);
-    }
-    if (!activations.length) return ctx.float('unsupported-shape', 'both inputs are constants (fold them first)');
-    return { quantize: true, activations, weights, output: { kind: 'own', required: true, absorbsActivation: true } };
-  },
-};
+export const Mul = binaryArithmetic('Mul');
