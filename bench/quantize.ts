@@ -18,6 +18,7 @@
  *   npm run bench:quantize                       # all four models
  *   node dist/bench/quantize.js cnn resnet8      # some of them
  *   BENCH_ROUNDS=15 node dist/bench/quantize.js  # more timing rounds (default 9)
+ *   BENCH_METHOD=percentile node dist/bench/quantize.js  # another calibration method (default minmax, quantize's)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -31,6 +32,7 @@ import { Runner } from '../src/onnx/runner.js';
 import { calibrate } from '../src/quantize/calibrate/index.js';
 import { quantize, timeInterleaved, type QuantizeResultReport } from '../src/quantize/quantize.js';
 import { tensorsToCalibrate } from '../src/quantize/static.js';
+import type { CalibrationMethod } from '../src/quantize/types.js';
 import { median } from '../src/util/stats.js';
 import { FASHION, FASHION_PRE, firstRows } from './common.js';
 
@@ -41,6 +43,8 @@ const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 512);
 const THREADS = 1;
 /** CPU time per run (1 thread): steadier than wall time on a shared machine; wall-time ratios are printed too. */
 const CLOCK = (process.env.BENCH_CLOCK ?? 'cpu') as 'cpu' | 'wall';
+/** The calibration method of every quantize() and of the memory children (quantize's default unless set). */
+const METHOD = (process.env.BENCH_METHOD ?? 'minmax') as CalibrationMethod;
 
 interface Spec {
   key: string;
@@ -88,7 +92,7 @@ async function child(file: string, layout: Spec['layout'], n: number): Promise<v
   const data = await loadDataset(train(layout, n), { inputNames: ['input'] });
   const tensors = tensorsToCalibrate(model, {});
   const before = process.resourceUsage().maxRSS;
-  const r = await calibrate(model, data, { tensors, samples: n, method: 'percentile', threads: THREADS });
+  const r = await calibrate(model, data, { tensors, samples: n, method: METHOD, threads: THREADS });
   process.stdout.write(JSON.stringify({ samples: r.samples, maxRssKiB: process.resourceUsage().maxRSS, beforeKiB: before }));
 }
 
@@ -125,7 +129,7 @@ async function benchModel(spec: Spec): Promise<Row> {
   const float = await loadModel(path);
   const test = await loadDataset(t10k(spec.layout), { inputNames: ['input'] });
   const calib = await loadDataset(train(spec.layout, SAMPLES), { inputNames: ['input'] });
-  const base = { calibration: calib, samples: SAMPLES, threads: THREADS, latencyClock: CLOCK } as const;
+  const base = { calibration: calib, samples: SAMPLES, threads: THREADS, latencyClock: CLOCK, method: METHOD } as const;
 
   // quantize time (latency 'off': calibration + placement) vs plain inference over the same samples, interleaved
   const qTimes: number[] = [], iTimes: number[] = [];
@@ -200,7 +204,7 @@ async function main(): Promise<void> {
   }
   const wanted = process.argv.slice(2);
   const specs = MODELS.filter((m) => (!wanted.length || wanted.includes(m.key)) && existsSync(`${ROOT}fixtures/${m.file}`));
-  console.log(`bench/quantize: float vs static int8, CPU, ${THREADS} thread, ${CLOCK} clock, ${ROUNDS} interleaved rounds (medians), ${SAMPLES} calibration images from the training set`);
+  console.log(`bench/quantize: float vs static int8, CPU, ${THREADS} thread, ${CLOCK} clock, ${ROUNDS} interleaved rounds (medians), ${SAMPLES} calibration images from the training set, ${METHOD} calibration`);
   const rows: Row[] = [];
   for (const spec of specs) {
     process.stderr.write(`  ${spec.file} …\n`);

@@ -103,7 +103,7 @@ const baseShape = {
   calibration: dataOption('calibration', { iterable: true }).optional(),
   samples: z.number().int().min(1).default(512).describe('Calibration samples to use (at most)'),
   calibrationBatchSize: z.number().int().min(1).default(32).describe('Samples per calibration run'),
-  method: z.enum(['minmax', 'percentile', 'entropy', 'mse']).default('percentile').describe('How activation ranges are chosen from calibration data'),
+  method: z.enum(['minmax', 'percentile', 'entropy', 'mse']).default('minmax').describe('How activation ranges are chosen from calibration data'),
   percentile: z.number().min(50).max(100).default(99.999).describe('percentile method: the percentage of values kept inside the range'),
   movingAverage: z.boolean().optional().describe('minmax only: moving average of per-batch ranges instead of the global min/max'),
   perChannel: z.boolean().default(true).describe('One weight scale per output channel (Conv, Gemm, MatMul)'),

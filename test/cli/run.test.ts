@@ -84,7 +84,7 @@ describe('cli: optimize run', function () {
     expect(c.seed).to.equal(0);
     expect(c.evaluate.data).to.equal(DATA);
     expect(c.evaluate.latency.threads).to.deep.equal([0]);
-    expect(c.variants[0]!.passes[0]).to.include({ type: 'quantize', mode: 'static', samples: 64, calibration: DATA, latency: 'off', method: 'percentile' });
+    expect(c.variants[0]!.passes[0]).to.include({ type: 'quantize', mode: 'static', samples: 64, calibration: DATA, latency: 'off', method: 'minmax' });
     expect(c.variants[1]!.passes[0]).to.include({ type: 'prune', method: 'channels', sparsity: 0.3, plan: 'uniform' });
     expect(existsSync(join(tmp, 'out'))).to.equal(false);
   });

@@ -89,7 +89,7 @@ describe('pipeline', function () {
       expect(c.outDir).to.equal(join(tmp, 'out'));
       expect(c.evaluate.data).to.equal(DATA);
       const [q, p] = c.variants.map((v) => v.passes[0]!);
-      expect(q).to.include({ type: 'quantize', mode: 'static', calibration: DATA, latency: 'off', method: 'percentile', perChannel: true });
+      expect(q).to.include({ type: 'quantize', mode: 'static', calibration: DATA, latency: 'off', method: 'minmax', perChannel: true });
       expect(q!.reduceRange).to.be.a('boolean');
       expect(q!.activationType).to.be.oneOf(['uint8', 'int8']);
       expect(p).to.include({ type: 'prune', method: 'channels', sparsity: 0.3, calibration: DATA, plan: 'uniform' });

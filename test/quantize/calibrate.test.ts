@@ -17,6 +17,7 @@ import { EvaluationError, OptionsError } from '../../src/errors.js';
 import { loadDataset, type Dataset, type IdxDescriptor } from '../../src/eval/datasets.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { Model } from '../../src/onnx/ir.js';
+import { Tensor } from '../../src/onnx/tensor.js';
 import { Runner, type RunTensor } from '../../src/onnx/runner.js';
 import {
   EntropyObserver,
@@ -147,6 +148,33 @@ function sqrtModel(): Model {
   const n = m.graph.addNode({ opType: 'Sqrt', inputs: [x], outputs: ['y'] });
   n.output().type = { kind: 'tensor', elemType: 'float32', shape: ['n', 3] };
   m.graph.outputs.push(n.output());
+  return m;
+}
+
+/**
+ * x [n, 8, 3, 3] → r = Relu(x), c = Clip(x, 0, 6), s = Sqrt(x) → t = Relu(s) → o = Sub(t, 1): r, c and t are
+ * known to be ≥ 0; Sqrt makes NaN of negative inputs, which Relu passes on to o.
+ */
+function signsModel(): Model {
+  const m = new Model();
+  m.irVersion = 8;
+  m.opsetImports.set('', 13);
+  const g = m.graph;
+  const x = g.declareValue('x');
+  x.type = { kind: 'tensor', elemType: 'float32', shape: ['n', 8, 3, 3] };
+  g.inputs.push(x);
+  const zero = g.addInitializer('zero', Tensor.from('float32', [], [0]));
+  const six = g.addInitializer('six', Tensor.from('float32', [], [6]));
+  const one = g.addInitializer('one', Tensor.from('float32', [], [1]));
+  const r = g.addNode({ opType: 'Relu', inputs: [x], outputs: ['r'] }).output();
+  const c = g.addNode({ opType: 'Clip', inputs: [x, zero, six], outputs: ['c'] }).output();
+  const sq = g.addNode({ opType: 'Sqrt', inputs: [x], outputs: ['s'] }).output();
+  const t = g.addNode({ opType: 'Relu', inputs: [sq], outputs: ['t'] }).output();
+  const o = g.addNode({ opType: 'Sub', inputs: [t, one], outputs: ['o'] }).output();
+  for (const v of [r, c, o]) {
+    v.type = { kind: 'tensor', elemType: 'float32', shape: ['n', 8, 3, 3] };
+    g.outputs.push(v);
+  }
   return m;
 }
 
@@ -614,6 +642,47 @@ describe('calibrate: running a model', function () {
     );
   });
 
+  it('measures only the maximum of tensors known to be ≥ 0 (their range starts at 0), exactly, for minmax and percentile', async () => {
+    const r = rng(11);
+    const batches = [0, 1, 2].map((b) => {
+      // all positive in batch 0, so even the true minimum of r there is above 0
+      const data = Float32Array.from({ length: 5 * 72 }, () => (b === 0 ? 0.5 + r() : 8 * normal(r)));
+      return { x: { dtype: 'float32', dims: [5, 8, 3, 3], data } } as Feeds;
+    });
+    const all = concat(batches.map((f) => f.x!.data as Float32Array));
+    const max = (f: (v: number) => number) => all.reduce((m, v) => Math.max(m, f(v)), -Infinity);
+    const tensors = ['x', 'r', 'c', 't', 'o'];
+    const mm = await calibrate(signsModel(), batches, { tensors, method: 'minmax', nonFinite: 'ignore' });
+    expect(mm.ranges.get('x')).to.deep.equal({ min: all.reduce((m, v) => Math.min(m, v)), max: max((v) => v) });
+    expect(mm.ranges.get('r')).to.deep.equal({ min: 0, max: max((v) => v) });
+    expect(mm.ranges.get('c')).to.deep.equal({ min: 0, max: Math.fround(Math.min(6, max((v) => v))) });
+    // the first batch is clean; Sqrt of the negative values of the others is NaN: counted in t and in o
+    const negatives = all.filter((v) => v < 0).length;
+    expect(negatives).to.be.above(0);
+    expect(mm.nonFinite.get('t')).to.equal(negatives);
+    expect(mm.nonFinite.get('o')).to.equal(negatives);
+    expect(mm.ranges.get('t')!.max).to.equal(Math.fround(Math.sqrt(max((v) => v))));
+    // percentile keeps only the top tail of r: its upper quantile is numpy's over all values, the lower end 0
+    const pc = await calibrate(signsModel(), batches.slice(0, 1), { tensors: ['r'], method: 'percentile', percentile: 90, samples: 5 });
+    const sorted = Float32Array.from(batches[0]!.x!.data as Float32Array).sort();
+    const q = 0.95 * (sorted.length - 1), lo = Math.floor(q);
+    expect(pc.ranges.get('r')!.min).to.equal(0);
+    expect(pc.ranges.get('r')!.max).to.be.closeTo(sorted[lo]! + (q - lo) * (sorted[lo + 1]! - sorted[lo]!), 1e-6);
+  });
+
+  it('finds a NaN inside a tensor known to be ≥ 0 through the tensors it reaches, and names the first holding it', async () => {
+    const clean = { x: { dtype: 'float32', dims: [1, 8, 3, 3], data: new Float32Array(72).fill(4) } } as Feeds;
+    const dirty = { x: { dtype: 'float32', dims: [1, 8, 3, 3], data: new Float32Array(72).fill(4).fill(-1, 70) } } as Feeds;
+    // t (Relu of Sqrt) has no NaN check of its own; o's sum finds it, and the batch is observed again, exposed
+    for (const method of ['minmax', 'percentile'] as const) {
+      await rejects(
+        calibrate(signsModel(), [clean, dirty], { tensors: ['t', 'o'], method, samples: 2 }),
+        EvaluationError,
+        /^Tensor "t" holds 2 NaN or infinite values in samples 1–1 \(batch 1\)/,
+      );
+    }
+  });
+
   it('refuses unknown tensors (listing what exists), empty data and bad options', async () => {
     await rejects(
       calibrate(sqrtModel(), [rowsFeed([[1, 1, 1]])], { tensors: ['y', 'z'] }),
@@ -699,7 +768,7 @@ describe('calibrate: the fixture CNN on Fashion-MNIST t10k', function () {
     const tensors = model.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm').map((n) => n.outputs[0]!.name);
     expect(tensors).to.have.length(4);
     const minmax = await calibrate(model, data, { tensors, method: 'minmax', samples: 1000, batchSize: 50 });
-    const percentile = await calibrate(model, data, { tensors, samples: 1000, batchSize: 50 });
+    const percentile = await calibrate(model, data, { tensors, method: 'percentile', samples: 1000, batchSize: 50 });
     const runner = await Runner.create(model, { extraOutputs: tensors });
     try {
       const out = await runner.run({ input: data.batch(0, 8).feeds.input! as RunTensor }, tensors);

@@ -148,7 +148,7 @@ export function registerQuantize(program: Command): void {
     .addOption(new Option('--mode <mode>', 'static (calibrated), dynamic or weight-only').choices(['static', 'dynamic', 'weight-only']).default('static'))
     .option('--calibration <descriptor.json>', 'calibration dataset descriptor (static mode)')
     .option('--samples <n>', 'calibration samples (default 512)', positiveInteger)
-    .addOption(new Option('--method <method>', 'activation range method (default percentile)').choices(['minmax', 'percentile', 'entropy', 'mse']))
+    .addOption(new Option('--method <method>', 'activation range method (default minmax)').choices(['minmax', 'percentile', 'entropy', 'mse']))
     .option('--percentile <p>', 'percentile for --method percentile (default 99.999)', nonNegative)
     .option('--per-channel', 'one weight scale per output channel (default)')
     .option('--no-per-channel', 'one weight scale per tensor')

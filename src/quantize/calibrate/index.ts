@@ -40,6 +40,7 @@ import { DTYPES, elementCount, type DType, type TypedArray } from '../../onnx/dt
 import { Model, attr, type Attr, type Value } from '../../onnx/ir.js';
 import { Tensor } from '../../onnx/tensor.js';
 import { inferShapes } from '../../onnx/infer/index.js';
+import { constantOf } from '../../onnx/hygiene/constants.js';
 import { decodeModelProto, encodeModel, modelFromProto } from '../../onnx/proto.js';
 import { EXECUTION_PROVIDERS, Runner, type ExecutionProvider, type RunTensor } from '../../onnx/runner.js';
 import { parseOptions } from '../../pass.js';
@@ -80,7 +81,7 @@ export const CALIBRATION_METHODS = ['minmax', 'percentile', 'entropy', 'mse'] as
 export const calibrateOptions = z
   .object({
     tensors: z.array(z.string().min(1)).min(1).describe('Value names to observe (those that will get a QDQ pair); graph inputs and outputs too'),
-    method: z.enum(CALIBRATION_METHODS).default('percentile').describe('How a range is chosen from the observed values'),
+    method: z.enum(CALIBRATION_METHODS).default('minmax').describe('How a range is chosen from the observed values'),
     percentile: z.number().min(50).max(100).default(DEFAULT_PERCENTILE).describe('percentile: the percentage of values kept inside the range'),
     symmetric: z.boolean().default(false).describe('percentile: a range ±t from the percentile of |x| instead of one percentile per side'),
     movingAverage: z
@@ -181,7 +182,7 @@ async function run(
   const exposed = observed.filter((t) => t.source === 'output' && !reducible.has(t)).map((t) => t.name);
   const runnerOptions = { ep: o.ep, threads: o.threads };
   const runner = await Runner.create(sessionModel, { ...runnerOptions, extraOutputs: exposed });
-  const fetch = [...exposed, ...reduced.flatMap((r) => (r.tails ? [r.tails.top, r.tails.bottom, r.sum, r.size] : [r.min!, r.max!, r.sum, r.size]))];
+  const fetch = [...exposed, ...reduced.flatMap((r) => [r.min, r.max, r.tails?.top, r.tails?.bottom, r.sum, r.size].filter((x): x is string => x !== undefined))];
   // made on first need: a session exposing the reduced tensors, for batches whose values must be seen (see below)
   let exposing: Runner | undefined;
   let done = 0;
@@ -207,22 +208,29 @@ async function run(
         check(t, before, take);
       }
       // the values themselves are needed when a reduction saw NaN or ±Infinity (to skip and count them) or when
-      // the batch was padded (the padding rows must not count): rare, so the second session is made on demand
-      const unseen: Reduced[] = [];
-      for (const r of reduced) {
-        const size = Number(outputs[r.size]!.data[0]);
-        if (size === 0) continue;
-        const sum = Number(outputs[r.sum]!.data[0]);
+      // the batch was padded (the padding rows must not count): rare, so the second session is made on demand.
+      // Then every reduced tensor of the batch is observed there, since tensors known to be ≥ 0 have no NaN
+      // check of their own (see `withReductions`)
+      const seen = reduced.map((r) => {
+        const size = r.perSample !== undefined ? r.perSample * rows : Number(outputs[r.size!]!.data[0]);
+        const sum = r.sum !== undefined ? Number(outputs[r.sum]!.data[0]) : 0;
         if (r.tails) {
-          const top = outputs[r.tails.top]!.data as Float32Array, bottom = outputs[r.tails.bottom]!.data as Float32Array;
-          if (take < rows || !Number.isFinite(top[0]!) || !Number.isFinite(bottom[0]!) || Number.isNaN(sum)) unseen.push(r);
-          else (r.t.observer as TailObserver).updateTails(top, bottom, size);
-          continue;
+          const top = outputs[r.tails.top]!.data as Float32Array;
+          const bottom = r.tails.bottom !== undefined ? (outputs[r.tails.bottom]!.data as Float32Array) : undefined;
+          return { r, size, top, bottom, finite: size === 0 || (Number.isFinite(top[0]!) && (!bottom || Number.isFinite(bottom[0]!)) && !Number.isNaN(sum)) };
         }
-        const mn = Number(outputs[r.min!]!.data[0]), mx = Number(outputs[r.max!]!.data[0]);
+        const min = r.min !== undefined ? Number(outputs[r.min]!.data[0]) : 0;
+        const max = Number(outputs[r.max!]!.data[0]);
         // a NaN anywhere makes the sum NaN; an infinity shows in min or max (an overflowing sum of finite values is fine)
-        if (take < rows || !Number.isFinite(mn) || !Number.isFinite(mx) || Number.isNaN(sum)) unseen.push(r);
-        else (r.t.observer as MinMaxObserver).updateExtremes(mn, mx, size);
+        return { r, size, min, max, finite: size === 0 || (Number.isFinite(min) && Number.isFinite(max) && !Number.isNaN(sum)) };
+      });
+      const unseen = take < rows || seen.some((x) => !x.finite) ? reduced : [];
+      if (!unseen.length) {
+        for (const x of seen) {
+          if (x.size === 0) continue;
+          if (x.r.tails) (x.r.t.observer as TailObserver).updateTails(x.top!, x.bottom, x.size);
+          else (x.r.t.observer as MinMaxObserver).updateExtremes(x.min!, x.max!, x.size);
+        }
       }
       if (unseen.length) {
         // graph inputs are in the feeds; the rest come from a session exposing them
@@ -278,12 +286,17 @@ async function run(
  */
 interface Reduced {
   t: Observed;
+  /** minmax: the batch minimum; absent for a tensor known to be ≥ 0 (its range starts at 0). */
   min?: string;
+  /** minmax: the batch maximum. */
   max?: string;
-  /** percentile: the k largest values, descending, and the k smallest, ascending (k capped by the batch size). */
-  tails?: { top: string; bottom: string };
-  sum: string;
-  size: string;
+  /** percentile: the k largest values, descending, and the k smallest, ascending (k capped by the batch size); no `bottom` for a tensor known to be ≥ 0. */
+  tails?: { top: string; bottom?: string };
+  /** ReduceSum (a NaN anywhere makes it NaN); absent for a tensor known to be ≥ 0 (see `withReductions`). */
+  sum?: string;
+  /** Values per sample when the shape fixes them; else `size` names a Size output. */
+  perSample?: number;
+  size?: string;
 }
 
 /**
@@ -295,7 +308,17 @@ interface Reduced {
  *   run needs) — exact quantiles from `TailObserver`. Only for tensors whose size per sample is known (all
  *   dimensions but the batch fixed) and a known sample count, since k depends on the total; the others keep the
  *   histogram observer.
- * Both add ReduceSum (NaN shows as a NaN sum) and Size. Tensors of other or unknown types are left to be copied out.
+ * Both add ReduceSum (NaN shows as a NaN sum), and Size when the shape does not fix the count.
+ *
+ * A tensor made by Relu or Clip(0, ·) (through pooling and reshaping) is ≥ 0, and the quantizer widens every
+ * range to include 0, so its lower end cannot matter: it gets only a maximum (minmax) or a top tail (percentile),
+ * and its range starts at 0. Where it has channels (rank ≥ 3) the maximum comes from GlobalMaxPool, which
+ * onnxruntime runs on the blocked (NCHWc) layout its convolutions produce: ReduceMax would make it convert the
+ * tensor back to NCHW first, a copy that cost more than the reduction (MobileNet-style fixture, batch 32: 3.8 ms
+ * of reorders on 7.4 ms of inference). Such a tensor has no NaN check of its own: a NaN in it (Relu and Clip pass
+ * NaN on) is caught when it shows in any other observed tensor's sum or extremes, since then the whole batch is
+ * run again with every tensor exposed and counted.
+ * Tensors of other or unknown types are left to be copied out.
  */
 function withReductions(model: Model, tensors: Observed[], o: Options, total: number): { model: Model; reduced: Reduced[] } {
   if (!tensors.length) return { model, reduced: [] };
@@ -323,9 +346,10 @@ function withReductions(model: Model, tensors: Observed[], o: Options, total: nu
     return v?.elemType === 'float32' && (!percentile || perSample(v) !== undefined);
   });
   if (!eligible.length) return { model, reduced: [] };
+  const positive = nonNegativeValues(copy);
   const scalar = { keepdims: attr.int(0) };
   let flatShape: Value | undefined, oneShape: Value | undefined;
-  const reduced = eligible.map((t) => {
+  const reduced = eligible.map((t): Reduced => {
     const v = g.values.get(t.name)!;
     const add = (opType: string, suffix: string, inputs: Value[], elemType: DType, attributes?: Record<string, Attr>, output = true): Value => {
       const node = g.addNode({ opType, inputs, outputs: [g.uniqueName(`${t.name}/calibrate.${suffix}`), ...(opType === 'TopK' ? [g.uniqueName(`${t.name}/calibrate.${suffix}.indices`)] : [])], ...(attributes ? { attributes } : {}) });
@@ -334,22 +358,59 @@ function withReductions(model: Model, tensors: Observed[], o: Options, total: nu
       if (output) g.outputs.push(out);
       return out;
     };
-    const sum = add('ReduceSum', 'sum', [v], 'float32', scalar).name;
-    const sizeValue = add('Size', 'size', [v], 'int64');
-    if (!percentile) return { t, min: add('ReduceMin', 'min', [v], 'float32', scalar).name, max: add('ReduceMax', 'max', [v], 'float32', scalar).name, sum, size: sizeValue.name };
-    const expected = total * perSample(v)!;
-    const observer = new TailObserver({ percentile: o.percentile, expected });
+    const nonNegative = positive.has(v);
+    const each = perSample(v);
+    const count: Pick<Reduced, 'perSample' | 'size'> = each !== undefined ? { perSample: each } : { size: add('Size', 'size', [v], 'int64').name };
+    const sum = nonNegative ? undefined : add('ReduceSum', 'sum', [v], 'float32', scalar).name;
+    if (!percentile) {
+      if (nonNegative) {
+        // GlobalMaxPool's per-channel maxima are reduced to one value in the graph too: fetching them would make
+        // garbage that grows with the batches run until the collector runs (bench/quantize's memory check)
+        const input = (v.shape?.length ?? 0) >= 3 ? add('GlobalMaxPool', 'channels', [v], 'float32', undefined, false) : v;
+        return { t, max: add('ReduceMax', 'max', [input], 'float32', scalar).name, ...count };
+      }
+      return { t, min: add('ReduceMin', 'min', [v], 'float32', scalar).name, max: add('ReduceMax', 'max', [v], 'float32', scalar).name, ...(sum ? { sum } : {}), ...count };
+    }
+    const expected = total * each!;
+    const observer = new TailObserver({ percentile: o.percentile, expected, nonNegative });
     t.observer = observer;
     flatShape ??= g.addInitializer(g.uniqueName('calibrate.flat'), Tensor.from('int64', [2], [1n, -1n]));
     oneShape ??= g.addInitializer(g.uniqueName('calibrate.one'), Tensor.from('int64', [1], [1n]));
     const cap = g.addInitializer(g.uniqueName(`${t.name}/calibrate.k`), Tensor.from('int64', [], [BigInt(observer.capacity)]));
     const flat = add('Reshape', 'flat', [v, flatShape], 'float32', undefined, false);
+    const sizeValue = count.size !== undefined ? g.values.get(count.size)! : add('Size', 'size', [v], 'int64', undefined, false);
     const k = add('Reshape', 'k1', [add('Min', 'kmin', [sizeValue, cap], 'int64', undefined, false), oneShape], 'int64', undefined, false);
     const top = add('TopK', 'top', [flat, k], 'float32', { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) }).name;
-    const bottom = add('TopK', 'bottom', [flat, k], 'float32', { axis: attr.int(-1), largest: attr.int(0), sorted: attr.int(1) }).name;
-    return { t, tails: { top, bottom }, sum, size: sizeValue.name };
+    const bottom = nonNegative ? undefined : add('TopK', 'bottom', [flat, k], 'float32', { axis: attr.int(-1), largest: attr.int(0), sorted: attr.int(1) }).name;
+    return { t, tails: { top, ...(bottom ? { bottom } : {}) }, ...(sum ? { sum } : {}), ...count };
   });
   return { model: copy, reduced };
+}
+
+/** Ops that make a non-negative output from non-negative inputs (the data inputs; shapes and indices aside). */
+const KEEPS_SIGN: ReadonlySet<string> = new Set(['Identity', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Slice', 'Split', 'Concat']);
+
+/**
+ * Values of the main graph known to be ≥ 0 (or NaN) whatever the inputs: outputs of Relu, of Clip with a constant
+ * lower bound ≥ 0, of Sigmoid and Softmax, and what KEEPS_SIGN ops make of them alone.
+ */
+function nonNegativeValues(model: Model): Set<Value> {
+  const out = new Set<Value>();
+  const opset = model.opset() ?? 1;
+  for (const n of model.graph.nodes) {
+    if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
+    let yes = false;
+    if (n.opType === 'Relu' || n.opType === 'Sigmoid' || n.opType === 'Softmax') yes = true;
+    else if (n.opType === 'Clip') {
+      const lo = opset >= 11 ? constantOf(n.inputs[1])?.data()[0] : n.getFloat('min', -Infinity);
+      yes = typeof lo === 'number' && lo >= 0;
+    } else if (KEEPS_SIGN.has(n.opType)) {
+      const data = n.opType === 'Concat' ? n.inputs : n.inputs.slice(0, 1);
+      yes = data.length > 0 && data.every((v) => v !== null && out.has(v));
+    }
+    if (yes) for (const v of n.outputs) if (v && (n.opType !== 'MaxPool' || v === n.outputs[0])) out.add(v);
+  }
+  return out;
 }
 
 /** Ops whose output holds exactly the values of their first input, rearranged (same multiset, same statistics). */

@@ -34,21 +34,29 @@ export class TailObserver implements Observer {
   readonly capacity: number;
   count = 0;
   nonFinite = 0;
+  /** Set for a tensor known to be ≥ 0: only the top tail is kept and the range starts at 0 (see `range`). */
+  readonly nonNegative: boolean;
   /** The largest values so far, descending. */
   #top: Float32Array = new Float32Array(0);
   /** The smallest values so far, ascending. */
   #bottom: Float32Array = new Float32Array(0);
 
-  /** `expected`: how many values calibration will observe in all (sizes the tails; more is checked in `range`). */
-  constructor(options: { percentile?: number; expected: number }) {
+  /**
+   * `expected`: how many values calibration will observe in all (sizes the tails; more is checked in `range`).
+   * `nonNegative`: the values are known to be ≥ 0 (a Relu's output, say), so the lower quantile is ≥ 0 and, since
+   * the quantizer widens every range to include 0, cannot matter: the bottom tail is not kept and `range().min` is 0.
+   */
+  constructor(options: { percentile?: number; expected: number; nonNegative?: boolean }) {
     const p = options.percentile ?? DEFAULT_PERCENTILE;
     if (typeof p !== 'number' || !(p >= 50 && p <= 100)) throw new OptionsError(expected('a number in [50, 100]', 'percentile', p));
     if (!Number.isSafeInteger(options.expected) || options.expected < 1) throw new OptionsError(expected('a positive integer', 'expected', options.expected));
     this.percentile = p;
+    this.nonNegative = options.nonNegative ?? false;
     this.capacity = tailLength(p, options.expected);
   }
 
   get min(): number {
+    if (this.nonNegative) return this.count ? 0 : Infinity;
     return this.#bottom.length ? this.#bottom[0]! : Infinity;
   }
 
@@ -73,22 +81,25 @@ export class TailObserver implements Observer {
   /**
    * Adds a batch known by its `count` finite values and its tails: `top` its largest values descending, `bottom`
    * its smallest ascending, each min(count, capacity) long (what TopK returns) — or shorter when the batch had fewer.
+   * `bottom` is ignored, and may be left out, when the observer is `nonNegative`.
    */
-  updateTails(top: Float32Array, bottom: Float32Array, count: number): void {
+  updateTails(top: Float32Array, bottom: Float32Array | undefined, count: number): void {
     if (count === 0) return;
     this.count += count;
     this.#top = merge(this.#top, top, this.capacity, (a, b) => a > b);
+    if (this.nonNegative) return;
+    if (!bottom) throw new EvaluationError('TailObserver.updateTails needs the bottom tail unless the observer is nonNegative');
     this.#bottom = merge(this.#bottom, bottom, this.capacity, (a, b) => a < b);
   }
 
   range(): TensorRange {
     if (this.count === 0) throw new EvaluationError('The percentile observer has seen no finite values: no range');
     const tail = (100 - this.percentile) / 200;
-    return { min: this.#quantile(tail), max: this.#quantile(1 - tail) };
+    return { min: this.nonNegative ? 0 : this.#quantile(tail), max: this.#quantile(1 - tail) };
   }
 
   retainedBytes(): number {
-    return 8 * this.capacity;
+    return (this.nonNegative ? 4 : 8) * this.capacity;
   }
 
   /** The q-quantile with linear interpolation between order statistics (numpy's default). */
