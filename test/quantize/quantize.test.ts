@@ -267,17 +267,31 @@ describe('quantize: latency-aware placement', function () {
     expect(choosePlacement([{ name: 'int8', ratio: 0.5, accuracyOk: false }])).to.equal('float');
     expect(choosePlacement([{ name: 'int8', ratio: Number.NaN }])).to.equal('float');
     expect(choosePlacement([])).to.equal('float');
+    // equally fast within the margin: the placement with fewer float nodes (a smaller file) wins
+    expect(choosePlacement([{ name: 'a', ratio: 0.68, floatNodes: ['conv1', 'fc'] }, { name: 'b', ratio: 0.69, floatNodes: ['conv1'] }])).to.equal('b');
+    expect(choosePlacement([{ name: 'a', ratio: 0.6, floatNodes: ['conv1', 'fc'] }, { name: 'b', ratio: 0.69, floatNodes: ['conv1'] }])).to.equal('a');
   });
 
-  it('choosePlacement never picks a placement that is not faster than float (property)', () => {
+  it('choosePlacement never picks a placement that is not faster than float, nor one slower than the fastest by more than the margin, nor more float nodes than needed (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ name: fc.string({ minLength: 1 }), ratio: fc.double({ min: 0, max: 3, noNaN: false }), accuracyOk: fc.option(fc.boolean(), { nil: undefined }) }), { maxLength: 8 }),
+        fc.uniqueArray(
+          fc.record({
+            name: fc.string({ minLength: 1 }),
+            ratio: fc.double({ min: 0, max: 3, noNaN: false }),
+            accuracyOk: fc.option(fc.boolean(), { nil: undefined }),
+            floatNodes: fc.array(fc.string(), { maxLength: 4 }),
+          }),
+          { maxLength: 8, selector: (c) => c.name },
+        ),
         (cands) => {
           const chosen = choosePlacement(cands);
-          if (chosen === 'float') return !cands.some((c) => c.name !== 'float' && c.accuracyOk !== false && c.ratio < 1 - LATENCY_MARGIN);
-          const c = cands.find((x) => x.name === chosen)!;
-          return c.ratio < 1 - LATENCY_MARGIN && c.accuracyOk !== false && cands.every((x) => x.name === 'float' || x.accuracyOk === false || !(x.ratio < c.ratio));
+          const eligible = cands.filter((c) => c.name !== 'float' && c.accuracyOk !== false && c.ratio < 1 - LATENCY_MARGIN);
+          if (chosen === 'float') return eligible.length === 0;
+          const c = cands.find((x) => x.name === chosen && eligible.includes(x));
+          if (!c) return false;
+          const fastest = Math.min(...eligible.map((x) => x.ratio));
+          return c.ratio <= fastest + LATENCY_MARGIN && eligible.every((x) => x.ratio > fastest + LATENCY_MARGIN || x.floatNodes.length >= c.floatNodes.length);
         },
       ),
     );

@@ -7,13 +7,16 @@
  * of samples (onnxruntime's Python tool keeps every batch's outputs until the end). Graph inputs are observed from
  * the feeds, initializers once from their data, graph outputs like any other tensor.
  *
- * `minmax` needs only each batch's extremes, so for float32 tensors the session's model instead feeds each tensor
- * to ReduceMin, ReduceMax, ReduceSum and Size (as onnxruntime's MinMaxCalibrater does): only scalars leave
- * onnxruntime. `percentile` (asymmetric) needs only each batch's most extreme values: TopK, largest and smallest,
- * hands `TailObserver` the k values a side that the exact quantile over the whole run can depend on (see
- * `tails.ts`), for every float32 tensor whose size per sample is known. A batch whose sum is NaN or whose extremes are infinite (some value is NaN or ±Infinity), or that
- * was padded up to a model's fixed batch size, is run again through a session exposing the tensors (made on first
- * need), so such values are skipped and counted and padding rows ignored, as for the other methods.
+ * `minmax` (the default) needs only each batch's extremes, so for float32 tensors the session's model instead
+ * feeds each tensor to ReduceMin, ReduceMax and ReduceSum (as onnxruntime's MinMaxCalibrater does): only scalars
+ * leave onnxruntime. A tensor known to be ≥ 0 (made by Relu or Clip(0, ·)) gets only its maximum, through
+ * GlobalMaxPool where it has channels, which onnxruntime runs on its blocked convolution layout instead of first
+ * copying the tensor back to NCHW (see `withReductions`). `percentile` (asymmetric) needs only each batch's most
+ * extreme values: TopK, largest and smallest (largest only for a tensor ≥ 0), hands `TailObserver` the k values a
+ * side that the exact quantile over the whole run can depend on (see `tails.ts`), for every float32 tensor whose
+ * size per sample is known. A batch where a sum is NaN or an extreme infinite (some value is NaN or ±Infinity),
+ * or that was padded up to a model's fixed batch size, is run again through a session exposing the tensors (made
+ * on first need), so such values are skipped and counted and padding rows ignored, as for the other methods.
  *
  * NaN and ±Infinity are skipped by the observers and counted (`nonFinite` in the result); by default the first
  * one stops calibration with an error naming the tensor and the samples, since they usually mean a broken model
@@ -23,13 +26,15 @@
  * the same values: it is not observed again and gets that tensor's range. Graph inputs are reduced inside the graph
  * too (minmax, percentile) rather than scanned from the feeds in JavaScript.
  *
- * Cost, measured on the fixture CNN over Fashion-MNIST (10000 samples, batch 32, 2 busy cores; the float model
- * alone = 1×): onnxruntime alone takes about 2–2.6× once the tensors are exposed (it copies them out and cannot
- * fuse across them); `minmax`, reduced inside the graph, about 1.3×; the histogram methods add one pass of 2–5 ns
- * a value in JS (`histogram.ts`), which on this small model (26 000 activation values but only 1.1 M
- * multiply-adds a sample) makes mse and entropy about 3.6–4×. Percentile through TopK: 1.9–2.2× on ResNet-8,
- * where the histogram took 3–3.9× (same run). `range()` runs once per tensor at the end:
- * entropy 20–170 ms and mse 10–40 ms for 2048 bins.
+ * Cost (the float model alone = 1×). The fixture CNN, 10000 samples, batch 32, 2 busy cores: onnxruntime alone
+ * takes about 2–2.6× once the tensors are exposed (it copies them out and cannot fuse across them); the
+ * histogram methods add one pass of 2–5 ns a value in JS (`histogram.ts`), which on this small model (26 000
+ * activation values but only 1.1 M multiply-adds a sample) makes mse and entropy about 3.6–4×. `range()` runs once
+ * per tensor at the end: entropy 20–170 ms and mse 10–40 ms for 2048 bins. In-graph methods, 512 samples at one
+ * thread, calibrate() alone: minmax 1.0–1.4× on ResNet-8, 1.5–1.75× on the MobileNet-style fixture (it was
+ * 2.1–2.3× before tensors ≥ 0 skipped the reorder; onnxruntime's profiler: GlobalMaxPool 1.7–1.9 ms and the
+ * convolutions 1.2 ms slower, from the fusions an observed tensor breaks, on 7 ms of inference a batch), 1.2× on
+ * the CNN and MLP; percentile 1.6–1.8× and 2.4–2.6× (TopK 5–9 ms a batch).
  */
 import { z } from 'zod';
 import { EvaluationError, OptionsError, expected, oneOf } from '../../errors.js';
