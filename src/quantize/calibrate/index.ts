@@ -313,7 +313,8 @@ interface Reduced {
  *   run needs) — exact quantiles from `TailObserver`. Only for tensors whose size per sample is known (all
  *   dimensions but the batch fixed) and a known sample count, since k depends on the total; the others keep the
  *   histogram observer.
- * Both add ReduceSum (NaN shows as a NaN sum), and Size when the shape does not fix the count.
+ * Both add ReduceSum (NaN shows as a NaN sum) to tensors not known to be ≥ 0, and Size when the shape does not
+ * fix the count.
  *
  * A tensor made by Relu or Clip(0, ·) (through pooling and reshaping) is ≥ 0, and the quantizer widens every
  * range to include 0, so its lower end cannot matter: it gets only a maximum (minmax) or a top tail (percentile),
