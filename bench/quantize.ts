@@ -74,10 +74,14 @@ function train(layout: Spec['layout'], n: number): IdxDescriptor {
 }
 
 
-/** Plain onnxruntime over the calibration samples: session, then every batch of 32 (the baseline of quantize time). */
+/**
+ * Plain onnxruntime over the calibration samples: session, then every batch of 32 (the baseline of quantize time),
+ * with onnxruntime's memory pattern off as calibration has it (its first runs are faster so; the baseline gets the
+ * same advantage).
+ */
 async function plainInference(model: Model, data: Dataset): Promise<number> {
   const t0 = performance.now();
-  const runner = await Runner.create(model, { threads: THREADS });
+  const runner = await Runner.create(model, { threads: THREADS, memPattern: false });
   for await (const { feeds } of datasetFeeds(runner, data, { model, batchSize: 32 })) await runner.run(feeds);
   await runner.release();
   return (performance.now() - t0) / 1000;

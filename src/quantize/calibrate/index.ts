@@ -185,7 +185,9 @@ async function run(
   const { model: sessionModel, reduced } = inGraph ? withReductions(model, observed.filter((t) => t.source !== 'initializer'), o, total) : { model, reduced: [] as Reduced[] };
   const reducible = new Set(reduced.map((r) => r.t));
   const exposed = observed.filter((t) => t.source === 'output' && !reducible.has(t)).map((t) => t.name);
-  const runnerOptions = { ep: o.ep, threads: o.threads };
+  // a fixed number of batches through a session made for them: onnxruntime's memory pattern would only make the
+  // first runs slow (see RunnerOptions.memPattern)
+  const runnerOptions = { ep: o.ep, threads: o.threads, memPattern: false };
   const runner = await Runner.create(sessionModel, { ...runnerOptions, extraOutputs: exposed });
   const fetch = [...exposed, ...reduced.flatMap((r) => [r.min, r.max, r.tails?.top, r.tails?.bottom, r.sum, r.size].filter((x): x is string => x !== undefined))];
   // made on first need: a session exposing the reduced tensors, for batches whose values must be seen (see below)
