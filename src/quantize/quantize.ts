@@ -441,9 +441,8 @@ export const LATENCY_MARGIN = 0.03;
 
 /**
  * Picks the placement to keep: among those that beat float by more than `margin` and are not known to miss the
- * accuracy tolerance, the one with the fewest float nodes whose ratio is within `margin` of the fastest — a speed
- * difference under the timing noise should not cost file size (MobileNet-style fixture: keeping its Gemm float
- * as well as its first conv timed 0.68× against 0.69×, and took the file from 0.48× to 0.51×). 'float' when none
+ * accuracy tolerance, the one with the fewest float nodes whose ratio is within `margin` of the fastest: a speed
+ * difference under the timing noise should not cost file size. 'float' when none
  * beats float. A candidate with `accuracyOk` undefined is returned as is: the caller checks its accuracy, records
  * the answer and asks again.
  *
@@ -739,21 +738,51 @@ function slowSuspects(model: Model, quantized: ReadonlySet<string>): { node: str
   return [...out].filter(([name]) => name && quantized.has(name)).map(([node, why]) => ({ node, why }));
 }
 
+/** onnxruntime's per-node kernel times (µs, medians) of the float and the int8 model at the same batch. */
+export interface NodeProfiles {
+  float: Map<string, number>;
+  int8: Map<string, number>;
+}
+
+async function profileBoth(float: Model, int8: Model, feeds: Feeds, o: { ep: ExecutionProvider; threads?: number }): Promise<NodeProfiles> {
+  return { float: await profileNodes(float, feeds, { ...o, runs: 15 }), int8: await profileNodes(int8, feeds, { ...o, runs: 15 }) };
+}
+
 /**
  * Quantized nodes whose int8 kernel measured slower than their float kernel (onnxruntime's profiler, medians over
  * runs, both models at the same batch on the target provider), slowest excess first: the first suspects of the
  * greedy search. Nodes that take no time of their own in the float model (an Add fused into the Conv before it)
  * are left out: making them float would not bring the fusion back.
  */
-async function profiledSuspects(float: Model, int8: Model, quantized: ReadonlySet<string>, feeds: Feeds, o: { ep: ExecutionProvider; threads?: number }): Promise<{ node: string; why: string }[]> {
-  const [f, q] = [await profileNodes(float, feeds, { ...o, runs: 15 }), await profileNodes(int8, feeds, { ...o, runs: 15 })];
+function profiledSuspects(p: NodeProfiles, quantized: ReadonlySet<string>): { node: string; why: string }[] {
   const out: { node: string; why: string; excess: number }[] = [];
   for (const name of quantized) {
-    const tf = f.get(name), tq = q.get(name);
+    const tf = p.float.get(name), tq = p.int8.get(name);
     if (!tf || tq === undefined || tq <= tf) continue;
     out.push({ node: name, why: `int8 kernel ${(tq / tf).toFixed(2)}× its float kernel (${(tq / 1000).toFixed(3)} vs ${(tf / 1000).toFixed(3)} ms, profiled)`, excess: tq - tf });
   }
   return out.sort((a, b) => b.excess - a.excess).map(({ node, why }) => ({ node, why }));
+}
+
+/**
+ * Whether keeping `node` float can buy a measurable speed-up: not when the profiles show its int8 kernel slower by
+ * less than 1% of the float model's kernel time (or faster). Such a node in a fixed candidate would only make the
+ * file bigger when timing noise picks that candidate (a MobileNet-style model's 10-class Gemm, 0.5% of the time,
+ * kept float took the file from 0.48× to 0.51×). Nodes the profiler did not see are kept.
+ *
+ * @example
+ * ```ts
+ * const p = { float: new Map([['conv1', 150], ['conv2', 9000], ['fc', 25]]), int8: new Map([['conv1', 800], ['conv2', 5000], ['fc', 30]]) };
+ * worthFloat(p, 'conv1'); // true: 650 µs more in int8, 7% of the float model's 9175 µs
+ * worthFloat(p, 'fc');    // false: 5 µs
+ * ```
+ */
+export function worthFloat(p: NodeProfiles, node: string): boolean {
+  const tf = p.float.get(node), tq = p.int8.get(node);
+  if (tf === undefined || tq === undefined) return true;
+  let total = 0;
+  for (const t of p.float.values()) total += t;
+  return tq - tf >= 0.01 * total;
 }
 
 /**
@@ -1233,7 +1262,13 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
       // measured suspects first (not with injected timings: tests of the search stay deterministic)
       let allSuspects = heuristic;
       if (mode === 'static' && !ctx.timeLatency) {
-        const profiled = await profiledSuspects(model, current.model, quantizedNow, feedSets[0]!.feeds!, { ep: opts.ep, threads: opts.threads });
+        const profiles = await profileBoth(model, current.model, feedSets[0]!.feeds!, { ep: opts.ep, threads: opts.threads });
+        // the heuristic candidates lose nodes that cannot matter to speed (and a candidate left empty, or equal to
+        // another, goes)
+        const kept = fixed.map((f) => ({ ...f, nodes: f.nodes.filter((n) => worthFloat(profiles, n.node)) }));
+        const key = (f: { nodes: { node: string }[] }) => f.nodes.map((n) => n.node).sort().join('\n');
+        fixed.splice(0, fixed.length, ...kept.filter((f, i) => f.nodes.length && kept.findIndex((g) => key(g) === key(f)) === i));
+        const profiled = profiledSuspects(profiles, quantizedNow);
         const seen = new Set(profiled.map((x) => x.node));
         allSuspects = [...profiled.map((x) => ({ ...x, why: `${x.why}; float was faster (timed)` })), ...heuristic.filter((x) => !seen.has(x.node))];
         const same = (a: string[]) => fixed.some((f) => f.nodes.length === a.length && a.every((n) => f.nodes.some((x) => x.node === n)));
