@@ -1264,11 +1264,11 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
       if (mode === 'static' && !ctx.timeLatency) {
         const profiles = await profileBoth(model, current.model, feedSets[0]!.feeds!, { ep: opts.ep, threads: opts.threads });
         // the heuristic candidates lose nodes that cannot matter to speed (and a candidate left empty, or equal to
-        // another, goes)
+        // another, goes); so do the profiled suspects
         const kept = fixed.map((f) => ({ ...f, nodes: f.nodes.filter((n) => worthFloat(profiles, n.node)) }));
         const key = (f: { nodes: { node: string }[] }) => f.nodes.map((n) => n.node).sort().join('\n');
         fixed.splice(0, fixed.length, ...kept.filter((f, i) => f.nodes.length && kept.findIndex((g) => key(g) === key(f)) === i));
-        const profiled = profiledSuspects(profiles, quantizedNow);
+        const profiled = profiledSuspects(profiles, quantizedNow).filter((x) => worthFloat(profiles, x.node));
         const seen = new Set(profiled.map((x) => x.node));
         allSuspects = [...profiled.map((x) => ({ ...x, why: `${x.why}; float was faster (timed)` })), ...heuristic.filter((x) => !seen.has(x.node))];
         const same = (a: string[]) => fixed.some((f) => f.nodes.length === a.length && a.every((n) => f.nodes.some((x) => x.node === n)));
