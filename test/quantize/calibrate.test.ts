@@ -11,12 +11,13 @@
  * - errors: unknown tensors, NaN/Inf, empty data, bad options.
  */
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EvaluationError, OptionsError } from '../../src/errors.js';
 import { loadDataset, type Dataset, type IdxDescriptor } from '../../src/eval/datasets.js';
 import { loadModel } from '../../src/onnx/io.js';
-import { Model } from '../../src/onnx/ir.js';
+import { Model, attr } from '../../src/onnx/ir.js';
 import { Tensor } from '../../src/onnx/tensor.js';
 import { Runner, type RunTensor } from '../../src/onnx/runner.js';
 import {
@@ -35,6 +36,8 @@ import {
 } from '../../src/quantize/calibrate/index.js';
 import type { Feeds } from '../../src/quantize/types.js';
 import { hasPython, runPython } from '../helpers/python.js';
+import { conformanceCases } from '../helpers/conformance.js';
+import { loadTensor } from '../../src/onnx/tensorfile.js';
 import { rejects } from '../helpers/assert.js';
 import { mulberry32 } from '../../src/util/random.js';
 
@@ -683,7 +686,14 @@ describe('calibrate: running a model', function () {
     }
   });
 
-  it('refuses unknown tensors (listing what exists), empty data and bad options', async () => {
+  it('refuses unknown tensors (listing what exists), empty data, a model without inputs and bad options', async () => {
+    const constant = new Model();
+    constant.irVersion = 8;
+    constant.opsetImports.set('', 13);
+    const c = constant.graph.addNode({ opType: 'Constant', inputs: [], outputs: ['c'], attributes: { value: attr.tensor(Tensor.from('float32', [2], [1, 2])) } }).output();
+    c.type = { kind: 'tensor', elemType: 'float32', shape: [2] };
+    constant.graph.outputs.push(c);
+    await rejects(calibrate(constant, [{}], { tensors: ['c'] }), EvaluationError, /^The model has no inputs: no calibration data can reach it/);
     await rejects(
       calibrate(sqrtModel(), [rowsFeed([[1, 1, 1]])], { tensors: ['y', 'z'] }),
       OptionsError,
@@ -838,3 +848,75 @@ describe('calibrate: the fixture CNN on Fashion-MNIST t10k', function () {
     expect([...b.ranges]).to.deep.equal([...a.ranges]);
   });
 });
+
+describe('calibrate: the ONNX conformance models (libonnx-testdata)', function () {
+  this.timeout(600_000);
+  const cases = conformanceCases().filter((c) => ['node', 'simple', 'pytorch-converted', 'pytorch-operator'].includes(c.id.split('/')[0]!));
+  before(function () {
+    if (!cases.length) this.skip();
+  });
+
+  it('minmax gives every float node output the extremes onnxruntime computes (0 as the minimum where the tensor is known to be ≥ 0)', async () => {
+    let models = 0, tensors = 0, fromZero = 0;
+    const failures: string[] = [];
+    for (const c of cases) {
+      if (!c.dataSets.length) continue;
+      let model: Model;
+      try {
+        model = await loadModel(c.model);
+      } catch {
+        continue; // the loader's own tests cover what it refuses
+      }
+      const inputs = model.graph.inputs.filter((v) => !v.initializer);
+      const files = readdirSync(c.dataSets[0]!).filter((f) => /^input_\d+\.pb$/.test(f)).sort((a, b) => Number(a.slice(6, -3)) - Number(b.slice(6, -3)));
+      if (!inputs.length || files.length !== inputs.length) continue;
+      const feeds: Feeds = {};
+      try {
+        for (const [i, f] of files.entries()) {
+          const t = await loadTensor(join(c.dataSets[0]!, f));
+          feeds[inputs[i]!.name] = { dtype: t.dtype, dims: t.dims, data: t.data() } as RunTensor;
+        }
+      } catch {
+        continue;
+      }
+      const names = model.graph.nodes.flatMap((n) => n.outputs.filter((v) => v !== null && v.elemType === 'float32')).map((v) => v!.name);
+      if (!names.length) continue;
+      // the values, from a session exposing them ('extended': onnxruntime 1.30 can crash exposing Conv outputs at 'all')
+      let values: Record<string, RunTensor>;
+      try {
+        const runner = await Runner.create(model, { extraOutputs: names, graphOptimizationLevel: 'extended' });
+        try {
+          values = await runner.run(feeds, names);
+        } finally {
+          await runner.release();
+        }
+      } catch {
+        continue; // onnxruntime cannot run it: nothing to compare with
+      }
+      const finite = names.filter((n) => values[n]!.data.length > 0 && (values[n]!.data as Float32Array).every((x) => Number.isFinite(x)));
+      if (!finite.length) continue;
+      const r = await calibrate(model, [feeds], { tensors: finite, method: 'minmax' });
+      models++;
+      for (const n of finite) {
+        let mn = Infinity, mx = -Infinity;
+        for (const x of values[n]!.data as Float32Array) {
+          if (x < mn) mn = x;
+          if (x > mx) mx = x;
+        }
+        const got = r.ranges.get(n)!;
+        // the calibration session runs at 'all', whose blocked convolutions round differently in the last bits
+        const close = (a: number, b: number) => Math.abs(a - b) <= 1e-6 + 1e-5 * Math.abs(b);
+        const minOk = close(got.min, mn) || (got.min === 0 && mn >= 0);
+        if (got.min === 0 && mn > 0) fromZero++;
+        if (!close(got.max, mx) || !minOk) failures.push(`${c.id} ${n}: [${got.min}, ${got.max}] vs [${mn}, ${mx}]`);
+        tensors++;
+      }
+    }
+    expect(failures, failures.slice(0, 5).join('\n')).to.deep.equal([]);
+    expect(models).to.be.above(500);
+    expect(tensors).to.be.above(700);
+    // Relu/Clip outputs that never touch 0 on the data: their range still starts at 0 (documented)
+    expect(fromZero).to.be.above(0);
+  });
+});
+

@@ -166,6 +166,9 @@ async function run(
   const dataset = isDataset(data) ? data : undefined;
   if (!dataset && !isIterable(data)) throw new OptionsError(expected('a Dataset or an (async) iterable of feeds', 'the calibration data', typeof data));
   if (dataset && dataset.size === 0) throw new EvaluationError('The calibration dataset is empty: there are no samples to calibrate on');
+  if (!model.graph.inputs.some((v) => !v.initializer)) {
+    throw new EvaluationError('The model has no inputs: no calibration data can reach it (everything it computes is a constant; fold constants instead of quantizing)');
+  }
   o.signal?.throwIfAborted();
   const all = resolveTensors(model, o);
   // a Reshape (or the like) of an observed tensor holds the same values: it takes that tensor's range
