@@ -442,9 +442,8 @@ export const LATENCY_MARGIN = 0.03;
 /**
  * Picks the placement to keep: among those that beat float by more than `margin` and are not known to miss the
  * accuracy tolerance, the one with the fewest float nodes whose ratio is within `margin` of the fastest: a speed
- * difference under the timing noise should not cost file size. 'float' when none
- * beats float. A candidate with `accuracyOk` undefined is returned as is: the caller checks its accuracy, records
- * the answer and asks again.
+ * difference under the timing noise should not cost file size. 'float' when none beats float. A candidate with
+ * `accuracyOk` undefined is returned as is: the caller checks its accuracy, records the answer and asks again.
  *
  * @example
  * ```ts
