@@ -352,9 +352,12 @@ function withReductions(model: Model, tensors: Observed[], o: Options, total: nu
     if (!rest.every((d): d is number => typeof d === 'number')) return undefined;
     return rest.reduce((a, b) => a * b, 1);
   };
+  // a tensor known to be empty is left to the copied-out path, which reports it (GlobalMaxPool refuses empty
+  // channels, and TopK would have no tail to keep)
   const eligible = tensors.filter((t) => {
     const v = g.values.get(t.name);
-    return v?.elemType === 'float32' && (!percentile || perSample(v) !== undefined);
+    const each = v && perSample(v);
+    return v?.elemType === 'float32' && each !== 0 && !v.shape?.some((d) => d === 0) && (!percentile || each !== undefined);
   });
   if (!eligible.length) return { model, reduced: [] };
   const positive = nonNegativeValues(copy);
