@@ -695,18 +695,18 @@ describe('calibrate: running a model', function () {
     constant.graph.outputs.push(c);
     await rejects(calibrate(constant, [{}], { tensors: ['c'] }), EvaluationError, /^The model has no inputs: no calibration data can reach it/);
     // an empty tensor (no channels) has no range, whichever path observes it
-    const empty = new Model();
-    empty.irVersion = 8;
-    empty.opsetImports.set('', 13);
-    const e = empty.graph.declareValue('e');
+    const hollow = new Model();
+    hollow.irVersion = 8;
+    hollow.opsetImports.set('', 13);
+    const e = hollow.graph.declareValue('e');
     e.type = { kind: 'tensor', elemType: 'float32', shape: ['n', 0, 4, 4] };
-    empty.graph.inputs.push(e);
-    const re = empty.graph.addNode({ opType: 'Relu', inputs: [e], outputs: ['re'] }).output();
+    hollow.graph.inputs.push(e);
+    const re = hollow.graph.addNode({ opType: 'Relu', inputs: [e], outputs: ['re'] }).output();
     re.type = { kind: 'tensor', elemType: 'float32', shape: ['n', 0, 4, 4] };
-    empty.graph.outputs.push(re);
+    hollow.graph.outputs.push(re);
     for (const method of ['minmax', 'percentile'] as const) {
       await rejects(
-        calibrate(empty, [{ e: { dtype: 'float32', dims: [2, 0, 4, 4], data: new Float32Array(0) } }], { tensors: ['re'], method, samples: 2 }),
+        calibrate(hollow, [{ e: { dtype: 'float32', dims: [2, 0, 4, 4], data: new Float32Array(0) } }], { tensors: ['re'], method, samples: 2 }),
         EvaluationError,
         /^Tensor "re" held no values over 2 samples \(an empty tensor\): no range$/,
       );
