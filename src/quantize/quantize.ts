@@ -44,7 +44,7 @@ import { parseOptions, runPass, type Pass, type PassContext, type PassResult } f
 import { calibrate } from './calibrate/index.js';
 import { quantizeDynamic, type DynamicOptions } from './dynamic.js';
 import { STATIC_HANDLERS } from './ops/table.js';
-import { quantizeStatic, tensorsToCalibrate } from './static.js';
+import { quantizeStatic, staticOptions, tensorsToCalibrate } from './static.js';
 import type { ActivationType, FallbackReason, Feeds, NodeReport, QuantizeOutput, QuantizeReport, TensorRange } from './types.js';
 import { quantizeWeightOnly, type WeightOnlyOptions } from './weightOnly.js';
 import { median } from '../util/stats.js';
@@ -113,6 +113,8 @@ const baseShape = {
   reduceRange: z.boolean().optional().describe('7-bit weights, for CPUs without VNNI where u8×s8 sums can saturate (default: decided from /proc/cpuinfo)'),
   format: z.enum(['qdq', 'qoperator']).default('qdq').describe('QDQ pairs around float ops, or QLinear* ops'),
   exclude: z.array(z.string().min(1)).default([]).describe('Node names, op types or glob patterns (*, ?) to keep in float'),
+  // the static quantizer's own declaration: { [tensor]: { min?, max?, type? } }
+  overrides: staticOptions.shape.overrides,
   opTypes: z.array(z.string().min(1)).optional().describe('Only quantize these op types (default: every op type with an integer kernel)'),
   bits: z.union([z.literal(8), z.literal(4)]).optional().describe('weight-only: 8 (int8 DequantizeLinear) or 4 (MatMulNBits, blockwise); default 8'),
   blockSize: z.number().int().min(16).optional().describe('weight-only 4-bit: elements per quantization block'),
@@ -152,6 +154,10 @@ function checkFields(o: BaseOutput & { mode: QuantizeMode }, ctx: z.RefinementCt
   if (o.blockSize !== undefined && !(o.mode === 'weight-only' && o.bits === 4)) issue('blockSize', "blockSize applies to mode 'weight-only' with bits 4 only");
   if (o.movingAverage !== undefined && o.method !== 'minmax') issue('movingAverage', `movingAverage applies to method 'minmax' only, not '${o.method}'`);
   if (o.format === 'qoperator' && o.mode !== 'static') issue('format', `format applies to mode 'static' only, not '${o.mode}'`);
+  if (Object.keys(o.overrides).length && o.mode !== 'static') issue('overrides', `overrides apply to mode 'static' only (activation ranges and types), not '${o.mode}'`);
+  for (const [name, ov] of Object.entries(o.overrides)) {
+    if (ov.min !== undefined && ov.max !== undefined && !(ov.min <= ov.max)) issue('overrides', `"${name}": min ${ov.min} is above max ${ov.max}`);
+  }
 }
 
 /**
@@ -971,6 +977,7 @@ function staticQuantizerOptions(o: ParsedOptions, activationType: ActivationType
     ...(o.opTypes ? { opTypes: o.opTypes } : {}),
     exclude,
     keepFloat,
+    overrides: o.overrides,
     format: o.format,
   };
 }
@@ -1373,6 +1380,7 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
           calibrationBatchSize: opts.calibrationBatchSize,
           activationType: act,
           symmetricActivations: opts.symmetricActivations,
+          ...(Object.keys(opts.overrides).length ? { overrides: opts.overrides } : {}),
           format: opts.format,
         }
       : {}),

@@ -18,6 +18,7 @@ import type { Model } from '../../src/onnx/ir.js';
 import { decodeModelProto, encodeModel, modelFromProto } from '../../src/onnx/proto.js';
 import { Runner } from '../../src/onnx/runner.js';
 import { optionsJsonSchema } from '../../src/pass.js';
+import { overrideFlag } from '../../src/cli/commands/quantize.js';
 import {
   LATENCY_MARGIN,
   QUANTIZE_METADATA_KEY,
@@ -100,6 +101,9 @@ describe('quantize: options', function () {
     await expectOptionsError(quantize(cnn, { calibration: CNN_DATA, method: 'kl' as never }), /method: Invalid option: expected one of "minmax"\|"percentile"\|"entropy"\|"mse"/);
     await expectOptionsError(quantize(cnn, { calibration: CNN_DATA, perchannel: true } as never), /Unrecognized key: "perchannel"/);
     await expectOptionsError(quantize(cnn, { mode: 'dynamic', method: 'minmax', movingAverage: true, format: 'qoperator' }), /format: format applies to mode 'static' only/);
+    await expectOptionsError(quantize(cnn, { mode: 'dynamic', overrides: { input: { min: 0, max: 1 } } }), /overrides: overrides apply to mode 'static' only/);
+    await expectOptionsError(quantize(cnn, { calibration: CNN_DATA, overrides: { input: { min: 2, max: 1 } } }), /overrides: "input": min 2 is above max 1/);
+    await expectOptionsError(quantize(cnn, { calibration: CNN_DATA, overrides: { input: { type: 'int4' as never } } }), /overrides\.input\.type: /);
   });
 
   it('an exclude entry that matches nothing lists the op types and nodes', async () => {
@@ -157,6 +161,25 @@ describe('quantize: recorded recipe', function () {
     expect(Object.values(report.quantizedByOp).reduce((a, b) => a + b, 0)).to.be.greaterThan(0);
     // SQNR is measured for the accuracy search only (it costs two more sessions)
     expect(report.nodes.filter((r) => r.sqnrDb !== undefined)).to.deep.equal([]);
+  });
+
+  it('static: a per-tensor override replaces the calibrated range (the Q scale shows it) and is recorded', async () => {
+    const cnn = await loadModel(CNN);
+    const relu = cnn.graph.nodes.find((n) => n.opType === 'Relu')!.output().name;
+    const overrides = { [relu]: { min: 0, max: 25.5 }, nowhere: { max: 1 } };
+    const { model, report } = await quantize(cnn, { calibration: CNN_DATA, samples: 64, latency: 'off', overrides }, { cpuinfo: AVX2_ONLY, arch: 'x64' });
+    const q = model.graph.nodes.filter((n) => n.opType === 'QuantizeLinear' && n.inputs[0]!.name === relu);
+    expect(q).to.have.length(1);
+    // uint8 activations, range [0, 25.5]: scale 25.5 / 255, zero point 0
+    expect(q[0]!.inputs[1]!.initializer!.data()[0]).to.equal(Math.fround(25.5 / 255));
+    expect(Number(q[0]!.inputs[2]!.initializer!.data()[0])).to.equal(0);
+    const plain = await quantize(cnn, { calibration: CNN_DATA, samples: 64, latency: 'off' }, { cpuinfo: AVX2_ONLY, arch: 'x64' });
+    const q0 = plain.model.graph.nodes.find((n) => n.opType === 'QuantizeLinear' && n.inputs[0]!.name === relu)!;
+    expect(q0.inputs[1]!.initializer!.data()[0]).not.to.equal(Math.fround(25.5 / 255));
+    expect(report.notes.join('\n')).to.match(/override for "nowhere" unused/);
+    const recipe = JSON.parse(model.metadata.get(QUANTIZE_METADATA_KEY)!) as Record<string, unknown>;
+    expect(recipe.overrides).to.deep.equal(overrides);
+    expect(JSON.parse(plain.model.metadata.get(QUANTIZE_METADATA_KEY)!)).not.to.have.property('overrides');
   });
 
   it('dynamic: records its own fields and the given (not decided) reduceRange', async () => {
@@ -495,6 +518,25 @@ describe('cli: optimize quantize', function () {
     expect(r.stdout).to.match(/Accuracy goal not met: wrote the best model found to /);
     expect(existsSync(out)).to.equal(true);
     expect((await loadModel(out)).metadata.has(QUANTIZE_METADATA_KEY)).to.equal(true);
+  });
+
+  it('--override name=min:max[:type] reaches the quantizer; malformed ones are usage errors', async () => {
+    expect(overrideFlag('/a/Relu_output_0=0:6')).to.deep.equal({ '/a/Relu_output_0': { min: 0, max: 6 } });
+    expect(overrideFlag('x=-1.5:2:int8', { y: { type: 'uint8' } })).to.deep.equal({ y: { type: 'uint8' }, x: { min: -1.5, max: 2, type: 'int8' } });
+    expect(overrideFlag('a:b=int8')).to.deep.equal({ 'a:b': { type: 'int8' } });
+    expect(overrideFlag('z=:6')).to.deep.equal({ z: { max: 6 } });
+    for (const bad of ['=0:1', 'x=', 'x=1', 'x=2:1', 'x=a:1', 'x=0:1:int4', 'x=:']) expect(() => overrideFlag(bad), bad).to.throw(/expected <tensor>=<min>:<max>/);
+    const cnn = await loadModel(CNN);
+    const relu = cnn.graph.nodes.find((n) => n.opType === 'Relu')!.output().name;
+    const out = join(tmp, 'override.int8.onnx');
+    const r = optimize('quantize', 'fixtures/fmnist-cnn.onnx', '-o', out, '--calibration', 'fixtures/fmnist-test-256/cnn.json', '--samples', '64', '--latency', 'off', '--override', `${relu}=0:25.5`, '--json');
+    expect(r.status, r.stderr).to.equal(0);
+    const q = (await loadModel(out)).graph.nodes.find((n) => n.opType === 'QuantizeLinear' && n.inputs[0]!.name === relu)!;
+    expect(q.inputs[1]!.initializer!.data()[0]).to.equal(Math.fround(25.5 / 255));
+    const bad = optimize('quantize', 'fixtures/fmnist-cnn.onnx', '-o', join(tmp, 'never.onnx'), '--calibration', 'fixtures/fmnist-test-256/cnn.json', '--override', 'x=2:1');
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.match(/min 2 is above max 1/);
+    expect(existsSync(join(tmp, 'never.onnx'))).to.equal(false);
   });
 
   it('--bits outside weight-only and --data without a goal are usage errors', () => {

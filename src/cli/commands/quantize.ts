@@ -27,6 +27,7 @@ export interface QuantizeCommandOptions {
   reduceRange?: boolean;
   format?: 'qdq' | 'qoperator';
   exclude?: string[];
+  override?: Record<string, { min?: number; max?: number; type?: 'uint8' | 'int8' }>;
   opTypes?: string[];
   maxAccuracyDrop?: number;
   data?: string;
@@ -68,6 +69,41 @@ function list(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
+/**
+ * Collects `--override <tensor>=<min>:<max>[:<type>]` (or `<tensor>=<type>`), repeatable, into `overrides`. The
+ * tensor name is what comes before the last `=` (names may hold `/`, `.` or `:`); either bound may be left empty
+ * (`relu1=:6`).
+ */
+export function overrideFlag(value: string, previous: QuantizeCommandOptions['override'] = {}): NonNullable<QuantizeCommandOptions['override']> {
+  const at = value.lastIndexOf('=');
+  const name = value.slice(0, at), spec = value.slice(at + 1);
+  const bad = (why: string) => new InvalidArgumentError(`${why} in "${value}": expected <tensor>=<min>:<max>[:uint8|int8] or <tensor>=uint8|int8`);
+  if (at <= 0 || spec === '') throw bad('no tensor name or no range');
+  const parts = spec.split(':');
+  const entry: { min?: number; max?: number; type?: 'uint8' | 'int8' } = {};
+  const last = parts[parts.length - 1]!;
+  if (last === 'uint8' || last === 'int8') {
+    entry.type = last;
+    parts.pop();
+  }
+  if (parts.length === 2) {
+    const num = (t: string, which: string) => {
+      if (t.trim() === '') return undefined;
+      const n = Number(t);
+      if (!Number.isFinite(n)) throw bad(`${which} "${t}" is not a number`);
+      return n;
+    };
+    const min = num(parts[0]!, 'min'), max = num(parts[1]!, 'max');
+    if (min !== undefined) entry.min = min;
+    if (max !== undefined) entry.max = max;
+    if (min !== undefined && max !== undefined && min > max) throw bad(`min ${min} is above max ${max}`);
+  } else if (parts.length !== 0) {
+    throw bad('a range needs both ends separated by ":"');
+  }
+  if (!Object.keys(entry).length) throw bad('nothing to override');
+  return { ...previous, [name]: entry };
+}
+
 /** The `quantize()` options a command line asks for; nothing given is left to the library's defaults. */
 export function toQuantizeOptions(o: QuantizeCommandOptions): QuantizeOptions {
   const out: Record<string, unknown> = { mode: o.mode, ep: o.ep };
@@ -83,6 +119,7 @@ export function toQuantizeOptions(o: QuantizeCommandOptions): QuantizeOptions {
   set('reduceRange', o.reduceRange);
   set('format', o.format);
   set('exclude', o.exclude);
+  set('overrides', o.override);
   set('opTypes', o.opTypes);
   set('maxAccuracyDrop', o.maxAccuracyDrop);
   set('evalData', o.data);
@@ -157,6 +194,7 @@ export function registerQuantize(program: Command): void {
     .option('--no-reduce-range', 'full 8-bit weights')
     .addOption(new Option('--format <format>', 'QDQ pairs or QLinear ops (default qdq)').choices(['qdq', 'qoperator']))
     .option('--exclude <names>', 'node names, op types or patterns to keep in float (comma-separated, repeatable)', list)
+    .option('--override <tensor=range>', 'a tensor\'s range and/or type instead of the calibrated one: name=min:max[:uint8|int8] or name=int8 (repeatable)', overrideFlag)
     .option('--op-types <types>', 'only quantize these op types (comma-separated)', list)
     .option('--max-accuracy-drop <pp>', 'largest accepted top-1 drop in percentage points (needs --data)', nonNegative)
     .option('--data <descriptor.json>', 'evaluation dataset for --max-accuracy-drop (labels: top-1; none: agreement with float)')
@@ -175,6 +213,7 @@ export function registerQuantize(program: Command): void {
 Examples:
   $ optimize quantize model.onnx -o model.int8.onnx --calibration calib.json
   $ optimize quantize model.onnx -o m.int8.onnx --calibration calib.json --max-accuracy-drop 0.5 --data val.json
+  $ optimize quantize model.onnx -o m.int8.onnx --calibration calib.json --override relu6_out=0:6 --override logits=int8
   $ optimize quantize bert.onnx -o bert.int8.onnx --mode dynamic
   $ optimize quantize llm.onnx -o llm.q4.onnx --mode weight-only --bits 4
   $ optimize quantize model.onnx -o m.int8.onnx --calibration calib.json --method minmax --latency off --json
