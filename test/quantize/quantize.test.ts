@@ -520,7 +520,7 @@ describe('cli: optimize quantize', function () {
     expect((await loadModel(out)).metadata.has(QUANTIZE_METADATA_KEY)).to.equal(true);
   });
 
-  it('--override name=min:max[:type] reaches the quantizer; malformed ones are usage errors', async () => {
+  it('--override name=min:max[:type] and --moving-average reach the quantizer; malformed ones are usage errors', async () => {
     expect(overrideFlag('/a/Relu_output_0=0:6')).to.deep.equal({ '/a/Relu_output_0': { min: 0, max: 6 } });
     expect(overrideFlag('x=-1.5:2:int8', { y: { type: 'uint8' } })).to.deep.equal({ y: { type: 'uint8' }, x: { min: -1.5, max: 2, type: 'int8' } });
     expect(overrideFlag('a:b=int8')).to.deep.equal({ 'a:b': { type: 'int8' } });
@@ -533,6 +533,13 @@ describe('cli: optimize quantize', function () {
     expect(r.status, r.stderr).to.equal(0);
     const q = (await loadModel(out)).graph.nodes.find((n) => n.opType === 'QuantizeLinear' && n.inputs[0]!.name === relu)!;
     expect(q.inputs[1]!.initializer!.data()[0]).to.equal(Math.fround(25.5 / 255));
+    // --moving-average reaches the recipe; with another method it is a usage error
+    const ma = optimize('quantize', 'fixtures/fmnist-cnn.onnx', '-o', join(tmp, 'ma.onnx'), '--calibration', 'fixtures/fmnist-test-256/cnn.json', '--samples', '64', '--latency', 'off', '--moving-average', '--json');
+    expect(ma.status, ma.stderr).to.equal(0);
+    expect((JSON.parse(ma.stdout) as { report: { resolved: Record<string, unknown> } }).report.resolved).to.deep.include({ method: 'minmax', movingAverage: true });
+    const maBad = optimize('quantize', 'fixtures/fmnist-cnn.onnx', '-o', join(tmp, 'never.onnx'), '--calibration', 'fixtures/fmnist-test-256/cnn.json', '--method', 'entropy', '--moving-average');
+    expect(maBad.status).to.equal(2);
+    expect(maBad.stderr).to.match(/movingAverage applies to method 'minmax' only/);
     const bad = optimize('quantize', 'fixtures/fmnist-cnn.onnx', '-o', join(tmp, 'never.onnx'), '--calibration', 'fixtures/fmnist-test-256/cnn.json', '--override', 'x=2:1');
     expect(bad.status).to.equal(2);
     expect(bad.stderr).to.match(/min 2 is above max 1/);

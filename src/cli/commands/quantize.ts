@@ -22,6 +22,7 @@ export interface QuantizeCommandOptions {
   samples?: number;
   method?: 'minmax' | 'percentile' | 'entropy' | 'mse';
   percentile?: number;
+  movingAverage?: boolean;
   perChannel?: boolean;
   activationType?: 'uint8' | 'int8';
   reduceRange?: boolean;
@@ -114,6 +115,7 @@ export function toQuantizeOptions(o: QuantizeCommandOptions): QuantizeOptions {
   set('samples', o.samples);
   set('method', o.method);
   set('percentile', o.percentile);
+  set('movingAverage', o.movingAverage);
   set('perChannel', o.perChannel);
   set('activationType', o.activationType);
   set('reduceRange', o.reduceRange);
@@ -187,6 +189,7 @@ export function registerQuantize(program: Command): void {
     .option('--samples <n>', 'calibration samples (default 512)', positiveInteger)
     .addOption(new Option('--method <method>', 'activation range method (default minmax)').choices(['minmax', 'percentile', 'entropy', 'mse']))
     .option('--percentile <p>', 'percentile for --method percentile (default 99.999)', nonNegative)
+    .option('--moving-average', 'minmax: moving-average min/max of the batches instead of the extremes over all')
     .option('--per-channel', 'one weight scale per output channel (default)')
     .option('--no-per-channel', 'one weight scale per tensor')
     .addOption(new Option('--activation-type <type>', 'activation type (default: decided from the CPU and EP)').choices(['uint8', 'int8']))
