@@ -1044,7 +1044,8 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
       }
       tensors = [...need];
     }
-    const calibration = await calibrate(model, data, {
+    // nothing gets a Q/DQ pair (no node with an integer kernel, or every range overridden): no calibration run
+    const calibration = !tensors.length ? { ranges: new Map<string, TensorRange>(), samples: 0 } : await calibrate(model, data, {
       tensors,
       method: opts.method,
       percentile: opts.percentile,

@@ -41,6 +41,7 @@ import { parseOptions, type Pass, type PassResult } from '../pass.js';
 import { STATIC_HANDLERS, staticHandlerFor, type OpPlan, type OutputPlan, type PlanContext, type QuantizePlan } from './ops/table.js';
 import { QdqBuilder, computeQParams, minMax, quantizeBias, quantizeWeight, quantizeWithParams, rint, typeRange, type QParams, type QuantizedTensor } from './qdq.js';
 import { toQOperator } from './qoperator.js';
+import { ensureOpset } from './weightOnly.js';
 import type { FallbackReason, NodeReport, QuantizeOutput, TensorRange } from './types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -352,7 +353,13 @@ function needsCalibration(plan: Plan, members: Value[]): boolean {
 /** Cleans a copy and plans it. */
 function prepare(model: Model, options: ResolvedStaticOptions): Plan {
   const copy = copyModel(model);
-  const notes = cleanForQuantization(copy);
+  // older exports (opset 6–9) are raised to 13, where QuantizeLinear and per-channel DequantizeLinear exist, with
+  // the nodes whose op changed rewritten to mean the same (onnx/opset.ts); a model that cannot be raised keeps its
+  // opset: from 10 it is quantized per tensor, below 10 it cannot be
+  const raised: string[] = [];
+  const why = ensureOpset(copy, 13, raised);
+  if (why && (copy.opset() ?? 1) < 10) throw new PassError(`quantize.static needs QuantizeLinear (opset 10), but ${why}`);
+  const notes = [...raised, ...cleanForQuantization(copy)];
   inferTypes(copy, notes);
   return planStatic(copy, options, notes);
 }

@@ -41,6 +41,9 @@ import { attr, type Attr, type Graph, type Model, type Node, type Value } from '
 import { decodeModelProto, encodeModel, modelFromProto } from '../onnx/proto.js';
 import { Tensor } from '../onnx/tensor.js';
 import { parseOptions } from '../pass.js';
+import { upgradeBlockers, upgradeOpset } from '../onnx/opset.js';
+
+export { OPSET_BREAKING_VERSIONS, upgradeBlockers as opsetRaiseBlockers } from '../onnx/opset.js';
 import type { FallbackReason, NodeReport, QuantizeOutput, QuantizeReport } from './types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -303,76 +306,9 @@ export function matchesAny(name: string, patterns: readonly string[]): boolean {
 }
 
 /**
- * Default-domain ops and the opset versions at which they changed in a way that a node written for an earlier
- * opset may not be valid or may not mean the same (attributes turned into inputs, changed defaults or semantics).
- * Versions that only added types or clarified the text are not listed. An op missing from the table blocks any
- * opset change (its history is unknown here); so do ops with subgraphs.
- *
- * @example
- * ```ts
- * OPSET_BREAKING_VERSIONS.Softmax; // [13]: the axis semantics changed
- * ```
- */
-export const OPSET_BREAKING_VERSIONS: Readonly<Record<string, readonly number[]>> = {
-  // consumed_inputs removed at 6
-  Abs: [6], Ceil: [6], Exp: [6], Floor: [6], Log: [6], Neg: [6], Reciprocal: [6], Relu: [6], Sigmoid: [6], Sqrt: [6],
-  Tanh: [6], Elu: [6], HardSigmoid: [6], LeakyRelu: [6], Selu: [6], InstanceNormalization: [6],
-  // legacy broadcast attribute removed at 7 (numpy broadcasting); variadic ones at 8
-  Add: [6, 7], Sub: [6, 7], Mul: [6, 7], Div: [6, 7], PRelu: [6, 7], Gemm: [6, 7], Pow: [7], And: [7], Or: [7], Xor: [7],
-  Equal: [7], Greater: [7], Less: [7], Sum: [6, 8], Max: [6, 8], Min: [6, 8], Mean: [6, 8],
-  // unchanged in meaning since they appeared
-  Sin: [], Cos: [], Tan: [], Asin: [], Acos: [], Atan: [], Sinh: [], Cosh: [], Asinh: [], Acosh: [], Atanh: [], Sign: [],
-  Erf: [], Softplus: [], Softsign: [], HardSwish: [], Mish: [], Gelu: [], Round: [], Not: [], IsNaN: [], IsInf: [],
-  Celu: [], ThresholdedRelu: [], Shrink: [], GreaterOrEqual: [], LessOrEqual: [], Mod: [], Where: [], BitShift: [],
-  Identity: [], Constant: [], ConstantOfShape: [], Range: [], Shape: [], Size: [], Flatten: [], Transpose: [],
-  Gather: [], GatherElements: [], GatherND: [], Expand: [], NonZero: [], Trilu: [], CumSum: [], Einsum: [],
-  OneHot: [], ScatterElements: [], ScatterND: [], DepthToSpace: [], SpaceToDepth: [], ArgMax: [], ArgMin: [],
-  CastLike: [], Compress: [],
-  Conv: [], ConvTranspose: [], ConvInteger: [], MatMul: [], MatMulInteger: [], QLinearConv: [], QLinearMatMul: [],
-  QuantizeLinear: [], DequantizeLinear: [], DynamicQuantizeLinear: [],
-  MaxPool: [], AveragePool: [], GlobalAveragePool: [], GlobalMaxPool: [], LpPool: [2], GlobalLpPool: [2],
-  LRN: [], LayerNormalization: [], MeanVarianceNormalization: [], LpNormalization: [], GroupNormalization: [21],
-  // BatchNormalization: spatial (7, removed at 9), training outputs (14)
-  BatchNormalization: [6, 7, 9, 14],
-  Dropout: [6, 7, 10, 12],
-  Reshape: [5], Concat: [4], Tile: [6], Cast: [6], Slice: [10], TopK: [10],
-  Squeeze: [13], Unsqueeze: [13], Split: [2, 13, 18], Pad: [2, 11], Clip: [6, 11],
-  Softmax: [13], LogSoftmax: [13], Hardmax: [13],
-  ReduceSum: [13], ReduceMean: [18], ReduceMax: [18], ReduceMin: [18], ReduceProd: [18], ReduceL1: [18], ReduceL2: [18],
-  ReduceLogSum: [18], ReduceLogSumExp: [18], ReduceSumSquare: [18],
-  Resize: [11, 13, 18, 19],
-};
-
-/**
- * What keeps a model's default-domain opset from being raised from its current version to `target`: one entry per
- * op type ("Softmax (changed at opset 13)", "Loop (history unknown here)"). Empty when raising is safe.
- *
- * @example
- * ```ts
- * opsetRaiseBlockers(model, 13); // [] for a Conv/Relu/Gemm model at opset 11
- * ```
- */
-export function opsetRaiseBlockers(model: Model, target: number): string[] {
-  const from = model.opset('') ?? 1;
-  const blockers = new Map<string, string>();
-  for (const node of model.graph.allNodes()) {
-    if (!isOnnxDomain(node) || blockers.has(node.opType)) continue;
-    const versions = OPSET_BREAKING_VERSIONS[node.opType];
-    if (!versions || node.subgraphs().length) {
-      blockers.set(node.opType, `${node.opType} (its changes between opsets are not tabulated here)`);
-      continue;
-    }
-    const changed = versions.filter((v) => v > from && v <= target);
-    if (changed.length) blockers.set(node.opType, `${node.opType} (changed at opset ${changed.join(', ')})`);
-  }
-  if (model.functions.length) blockers.set('(functions)', `${model.functions.length} model-local function(s)`);
-  return [...blockers.values()];
-}
-
-/**
- * Makes sure the model imports at least `min` for the default domain: raises it when it is lower and
- * `opsetRaiseBlockers` finds nothing (also raising the IR version to what that opset needs). Returns undefined when
- * the opset is (now) high enough, or the reason it was not raised.
+ * Makes sure the model imports at least `min` for the default domain: raises it when it is lower, rewriting the
+ * nodes whose op changed on the way (`upgradeOpset` in onnx/opset.ts). Returns undefined when the opset is (now)
+ * high enough, or the reason it was not raised (the model is then unchanged).
  *
  * @example
  * ```ts
@@ -383,23 +319,12 @@ export function ensureOpset(model: Model, min: number, notes: string[], allowed 
   const from = model.opset('') ?? 1;
   if (from >= min) return undefined;
   if (!allowed) return `the model's opset is ${from} and raising it was turned off (raiseOpset: false)`;
-  const blockers = opsetRaiseBlockers(model, min);
+  const blockers = upgradeBlockers(model, min);
   if (blockers.length) return `the model's opset is ${from}, and raising it to ${min} could change ${blockers.join(', ')}`;
-  const key = model.opsetImports.has('') || !model.opsetImports.has('ai.onnx') ? '' : 'ai.onnx';
-  model.opsetImports.set(key, min);
-  model.irVersion = Math.max(model.irVersion, irVersionFor(min));
-  notes.push(`raised the default-domain opset from ${from} to ${min} (every op in the model means the same there)`);
+  const { rewritten } = upgradeOpset(model, min);
+  const ops = Object.entries(rewritten).map(([op, n]) => `${op} ×${n}`).join(', ');
+  notes.push(`raised the default-domain opset from ${from} to ${min}${ops ? ` (rewrote ${ops} to mean the same there)` : ' (every op in the model means the same there)'}`);
   return undefined;
-}
-
-/** The lowest IR version that may import an opset (onnx/helper.py's VERSION_TABLE). */
-function irVersionFor(opset: number): number {
-  if (opset >= 21) return 10;
-  if (opset >= 19) return 9;
-  if (opset >= 15) return 8;
-  if (opset >= 13) return 7;
-  if (opset >= 11) return 6;
-  return opset >= 10 ? 5 : 3;
 }
 
 /** A Conv/Gemm/MatMul whose weight (input 1) is a float32 constant, and facts the quantizers need. */

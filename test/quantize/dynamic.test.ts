@@ -19,6 +19,7 @@ import { Model, OptionsError, PassError, Tensor, attr, encodeModel, loadModel, s
 import { compareOutputs, evaluate } from '../../src/eval/accuracy.js';
 import { loadDataset, type FileDataset } from '../../src/eval/datasets.js';
 import { Runner, type RunTensor } from '../../src/onnx/runner.js';
+import { decodeModelProto, modelFromProto } from '../../src/onnx/proto.js';
 import { dynamicOptions, quantizeDynamic } from '../../src/quantize/dynamic.js';
 import { matchesAny, opsetRaiseBlockers, quantizeBlockwise4, quantizeInt8, quantizeWeightOnly, weightOnlyOptions } from '../../src/quantize/weightOnly.js';
 import { hasPython, runPython } from '../helpers/python.js';
@@ -321,7 +322,8 @@ describe('quantize/dynamic and quantize/weightOnly', function () {
     });
 
     it('raises opset 11 to 13 for per-axis DequantizeLinear when safe; stays per-tensor with a note when not', async function () {
-      const make = (softmax: boolean) => {
+      // the blocker: Resize, whose coordinate handling changed at 13 and which no rewrite here carries over
+      const make = (resize: boolean, softmax = false) => {
         const m = new Model();
         m.irVersion = 6;
         m.opsetImports.set('', 11);
@@ -330,7 +332,12 @@ describe('quantize/dynamic and quantize/weightOnly', function () {
         const x = input(g, 'x', ['batch', 2, 6, 6]);
         const w = g.addInitializer('w', Tensor.from('float32', [4, 2, 3, 3], Float32Array.from({ length: 72 }, () => r() - 0.5)));
         const c = g.addNode({ opType: 'Conv', name: 'conv', inputs: [x, w], outputs: ['c'], attributes: { kernel_shape: attr.ints([3, 3]) } }).output();
-        const relu = g.addNode({ opType: 'Relu', name: 'relu', inputs: [c], outputs: ['r'] }).output();
+        let relu = g.addNode({ opType: 'Relu', name: 'relu', inputs: [c], outputs: ['r'] }).output();
+        if (resize) {
+          const roi = g.addInitializer('roi', Tensor.from('float32', [0], []));
+          const scales = g.addInitializer('scales', Tensor.from('float32', [4], [1, 1, 1, 1]));
+          relu = g.addNode({ opType: 'Resize', name: 'resize', inputs: [relu, roi, scales], outputs: ['rs'], attributes: { mode: attr.string('nearest') } }).output();
+        }
         const flat = g.addNode({ opType: 'Flatten', name: 'flat', inputs: [relu], outputs: ['f'] }).output();
         let y = flat;
         if (softmax) y = g.addNode({ opType: 'Softmax', name: 'sm', inputs: [flat], outputs: ['p'] }).output();
@@ -348,14 +355,20 @@ describe('quantize/dynamic and quantize/weightOnly', function () {
       expect(dq.getAttr('axis')).to.equal(undefined);
       expect(dq.input(1).initializer!.dims).to.deep.equal([]);
       expect(blocked.report.notes).to.deep.equal([
-        "weights are per-tensor, not per-channel: a per-axis DequantizeLinear needs opset 13, and the model's opset is 11, and raising it to 13 could change Softmax (changed at opset 13)",
+        "weights are per-tensor, not per-channel: a per-axis DequantizeLinear needs opset 13, and the model's opset is 11, and raising it to 13 could change Resize (changed at opset 13)",
       ]);
-      for (const [m, q] of [[make(false), safe.model], [make(true), blocked.model]] as const) {
+      // Softmax changed meaning at 13 too, but its old meaning can be written at 13: it is rewritten, not a blocker
+      const sm = quantizeWeightOnly(make(false, true));
+      expect(sm.model.opset()).to.equal(13);
+      expect(sm.model.graph.nodes.find((n) => n.opType === 'Softmax')!.getInt('axis')).to.equal(-1);
+      expect(sm.report.notes.join('\n')).to.match(/raised the default-domain opset from 11 to 13 \(rewrote Softmax ×1 to mean the same there\)/);
+      for (const [m, q] of [[make(false), safe.model], [make(true), blocked.model], [make(false, true), sm.model]] as const) {
         const want = floatsOf(Object.values(await run(m, feeds))[0]!);
         const got = floatsOf(Object.values(await run(q, feeds))[0]!);
         for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!)).to.be.below(0.02);
       }
-      expect(opsetRaiseBlockers(make(true), 13)).to.deep.equal(['Softmax (changed at opset 13)']);
+      expect(opsetRaiseBlockers(make(true), 13)).to.deep.equal(['Resize (changed at opset 13)']);
+      expect(opsetRaiseBlockers(make(false, true), 13)).to.deep.equal([]);
     });
   });
 
@@ -483,10 +496,21 @@ describe('quantize/dynamic and quantize/weightOnly', function () {
 
     it('the ONNX form refuses a model whose opset cannot be raised to 21, naming the ops', async function () {
       const f = await fixture('cnn');
-      expect(() => quantizeWeightOnly(f.model, { bits: 4, format: 'DequantizeLinear' })).to.throw(
+      // a ReduceMean on the logits: its axes became an input at 18, which no rewrite here carries over
+      const m = modelFromProto(decodeModelProto(encodeModel(f.model)));
+      const mean = m.graph.addNode({ opType: 'ReduceMean', name: 'mean', inputs: [m.graph.outputs[0]!], outputs: ['mean'], attributes: { axes: attr.ints([1]) } }).output();
+      mean.type = { kind: 'tensor', elemType: 'float32', shape: ['batch', 1] };
+      m.graph.outputs.push(mean);
+      expect(() => quantizeWeightOnly(m, { bits: 4, format: 'DequantizeLinear' })).to.throw(
         PassError,
-        "quantize.weightOnly (bits: 4, format: DequantizeLinear) needs a blockwise int4 DequantizeLinear (opset 21), but the model's opset is 13, and raising it to 21 could change BatchNormalization (changed at opset 14); use format: 'MatMulNBits' for onnxruntime",
+        "quantize.weightOnly (bits: 4, format: DequantizeLinear) needs a blockwise int4 DequantizeLinear (opset 21), but the model's opset is 13, and raising it to 21 could change ReduceMean (changed at opset 18); use format: 'MatMulNBits' for onnxruntime",
       );
+      // without it, the CNN is raised (its BatchNormalization only gained training outputs at 14) and runs
+      const { model: q, report } = quantizeWeightOnly(f.model, { bits: 4, format: 'DequantizeLinear' });
+      expect(q.opset()).to.equal(21);
+      expect(report.notes.join('\n')).to.match(/raised the default-domain opset from 13 to 21/);
+      const out = await run(q, f.feeds);
+      expect(Object.keys(out)).to.have.length(1);
     });
   });
 
