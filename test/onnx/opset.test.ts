@@ -16,6 +16,9 @@ import { Runner, type RunTensor } from '../../src/onnx/runner.js';
 import { loadTensor } from '../../src/onnx/tensorfile.js';
 import { quantize } from '../../src/quantize/quantize.js';
 import { conformanceCases, type ConformanceCase } from '../helpers/conformance.js';
+import { hasPython, runPython } from '../helpers/python.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 
 const RTOL = 1e-3;
 const ATOL = 1e-4;
@@ -133,9 +136,11 @@ describe('onnx/opset: raising conformance models to opset 13', function () {
     expect(blocked).to.be.above(0);
   });
 
-  it('quantizes PyTorch exports at opset 6–9: raised, int8, loads and runs in onnxruntime close to float', async () => {
+  it('quantizes PyTorch exports at opset 6–9: raised, int8, runs in onnxruntime close to float, passes the ONNX checker', async () => {
     let quantized = 0;
     const failures: string[] = [];
+    const dir = await mkdtemp(join(tmpdir(), 'onnxpress-opset-'));
+    const files: string[] = [];
     for (const c of cases.filter((x) => x.id.startsWith('pytorch-'))) {
       let model: Model;
       try {
@@ -168,8 +173,22 @@ describe('onnx/opset: raising conformance models to opset 13', function () {
         if (err > 0.05 * Math.max(hi - lo, 1e-6)) failures.push(`${c.id}: output ${o} off by ${err} on a range of ${hi - lo}`);
       }
       quantized++;
+      const file = join(dir, `${c.id.replace(/\W/g, '_')}.onnx`);
+      await writeFile(file, encodeModel(q));
+      files.push(file);
     }
-    expect(failures, failures.slice(0, 8).join('\n')).to.deep.equal([]);
-    expect(quantized).to.be.above(25);
+    try {
+      expect(failures, failures.slice(0, 8).join('\n')).to.deep.equal([]);
+      expect(quantized).to.be.above(25);
+      if (hasPython('onnx')) {
+        const checked = runPython<string[]>(
+          'import json, sys, onnx\nout = []\nfor f in json.load(sys.stdin):\n    try:\n        onnx.checker.check_model(onnx.load(f), full_check=True)\n    except Exception as e:\n        out.append(f"{f}: {e}")\nprint(json.dumps(out))',
+          files,
+        );
+        expect(checked).to.deep.equal([]);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
