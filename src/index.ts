@@ -22,6 +22,7 @@ export { evaluate, compareOutputs, formatEvalResult, type EvaluateOptions, type 
 export { inspectModel, formatSummary, isQuantizationOp, QUANTIZATION_OPS, type ModelSummary, type IOSummary, type OpCount, type InspectOptions } from './onnx/inspect.js';
 export * from './onnx/hygiene/index.js';
 export { inferShapes, type InferShapesOptions, type InferShapesResult } from './onnx/infer/index.js';
+export { upgradeOpset, upgradeBlockers, OPSET_BREAKING_VERSIONS } from './onnx/opset.js';
 export { loadTensor, loadNamedTensor, saveTensor, encodeTensorFile, type LoadTensorOptions, type NamedTensor, type SaveTensorOptions } from './onnx/tensorfile.js';
 export { calibrate, calibrateOptions, CALIBRATION_METHODS, MinMaxObserver, PercentileObserver, EntropyObserver, MseObserver, makeObserver, Histogram, sqnr, quantizationError, type CalibrateOptions, type CalibrateResult, type Observer } from './quantize/calibrate/index.js';
 export { quantizeStatic, tensorsToCalibrate, staticOptions, type StaticQuantizeOptions } from './quantize/static.js';
