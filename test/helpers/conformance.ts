@@ -2,6 +2,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** `input_0.pb`, `input_1.pb`, … (or `output_…`) in numeric order (there may be ten or more). */
+export function numbered(dir: string, prefix: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.pb'))
+    .sort((a, b) => Number(a.slice(prefix.length, -3)) - Number(b.slice(prefix.length, -3)))
+    .map((f) => join(dir, f));
+}
+
 export const CONFORMANCE_ROOT = '/usr/share/libonnx-testdata/data';
 
 export interface ConformanceCase {

@@ -7,7 +7,7 @@
  * then the re-encoded model must still give exactly the original's outputs. Skips are grouped by reason.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeModel, loadModel, type Model } from '../../src/index.js';
@@ -15,19 +15,11 @@ import { Runner, type RunTensor } from '../../src/onnx/runner.js';
 import { encodeTensorFile, loadNamedTensor, loadTensor, saveTensor } from '../../src/onnx/tensorfile.js';
 import type { Tensor } from '../../src/onnx/tensor.js';
 import { float16ToFloat32 } from '../../src/onnx/codecs.js';
-import { conformanceCases, type ConformanceCase } from '../helpers/conformance.js';
+import { conformanceCases, numbered, type ConformanceCase } from '../helpers/conformance.js';
 
 const GROUPS = ['node', 'simple', 'pytorch-converted', 'pytorch-operator'];
 const RTOL = 1e-3;
 const ATOL = 1e-4;
-
-/** `input_0.pb`, `input_1.pb`, … in numeric order (there may be ten or more). */
-function numbered(dir: string, prefix: string): string[] {
-  return readdirSync(dir)
-    .filter((f) => f.startsWith(prefix) && f.endsWith('.pb'))
-    .sort((a, b) => Number(a.slice(prefix.length, -3)) - Number(b.slice(prefix.length, -3)))
-    .map((f) => join(dir, f));
-}
 
 /** Why a run did not match, with the stage it stopped at. */
 class Mismatch extends Error {

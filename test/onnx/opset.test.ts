@@ -5,7 +5,6 @@
  * was. Then the static quantizer, which raises what it is given, on the PyTorch exports among them.
  */
 import { expect } from 'chai';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassError } from '../../src/errors.js';
 import { loadModel } from '../../src/onnx/io.js';
@@ -15,21 +14,13 @@ import { encodeModel } from '../../src/onnx/proto.js';
 import { Runner, type RunTensor } from '../../src/onnx/runner.js';
 import { loadTensor } from '../../src/onnx/tensorfile.js';
 import { quantize } from '../../src/quantize/quantize.js';
-import { conformanceCases, type ConformanceCase } from '../helpers/conformance.js';
+import { conformanceCases, numbered, type ConformanceCase } from '../helpers/conformance.js';
 import { hasPython, runPython } from '../helpers/python.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 
 const RTOL = 1e-3;
 const ATOL = 1e-4;
-
-/** `input_0.pb`, … or `output_0.pb`, … in numeric order. */
-function numbered(dir: string, prefix: string): string[] {
-  return readdirSync(dir)
-    .filter((f) => f.startsWith(prefix) && f.endsWith('.pb'))
-    .sort((a, b) => Number(a.slice(prefix.length, -3)) - Number(b.slice(prefix.length, -3)))
-    .map((f) => join(dir, f));
-}
 
 interface Case {
   c: ConformanceCase;
