@@ -46,7 +46,8 @@ import { quantizeDynamic, type DynamicOptions } from './dynamic.js';
 import { STATIC_HANDLERS } from './ops/table.js';
 import { quantizeStatic, staticOptions, tensorsToCalibrate } from './static.js';
 import type { ActivationType, FallbackReason, Feeds, NodeReport, QuantizeOutput, QuantizeReport, TensorRange } from './types.js';
-import { quantizeWeightOnly, type WeightOnlyOptions } from './weightOnly.js';
+import { ensureOpset, quantizeWeightOnly, type WeightOnlyOptions } from './weightOnly.js';
+import { decodeModelProto, encodeModel, modelFromProto } from '../onnx/proto.js';
 import { median } from '../util/stats.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -996,8 +997,22 @@ function patchReport(report: QuantizeReport, forced: ReadonlyMap<string, KeptFlo
   return { ...report, nodes, quantizedByOp };
 }
 
-async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx: QuantizeContext): Promise<QuantizePassResult> {
+/**
+ * The model static quantization works on: below opset 13 a copy raised to 13 (onnx/opset.ts), so that calibration
+ * runs the same graph the quantizer names tensors in (a rewrite can add values, e.g. Softmax's old 2-D form spelled
+ * out); the model as given when it is at 13 already or cannot be raised (the quantizer then says what it can do).
+ */
+function raisedForStatic(given: Model, notes: string[]): Model {
+  if ((given.opset() ?? 1) >= 13) return given;
+  const copy = modelFromProto(decodeModelProto(encodeModel(given)));
+  return ensureOpset(copy, 13, notes) === undefined ? copy : given;
+}
+
+async function runQuantize(given: Model, mode: QuantizeMode, o: BaseOutput, ctx: QuantizeContext): Promise<QuantizePassResult> {
   const t0 = performance.now();
+  const notes: string[] = [];
+  // timing and accuracy compare against the model as given; calibration and the quantizer see the raised one
+  const model = mode === 'static' ? raisedForStatic(given, notes) : given;
   const opts = { ...o, mode } as ParsedOptions;
   const cpu = detectCpu(ctx.cpuinfo, ctx.arch ?? process.arch);
   const act: Decision<ActivationType> = opts.activationType ? { value: opts.activationType, why: 'given' } : decideActivationType(opts.ep, cpu);
@@ -1006,7 +1021,6 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
   const bits = opts.bits ?? 8;
   const exclude = resolveExclude(model, opts.exclude);
   const inputs = modelInputs(model);
-  const notes: string[] = [];
   const seconds = { total: 0, calibration: 0, quantization: 0, accuracy: 0, latency: 0 };
   const progress = (stage: QuantizeStage) => (done: number, total: number) => ctx.onProgress?.(stage, done, total);
   const signal = ctx.signal;
@@ -1134,7 +1148,7 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
     let metric: 'top1' | 'agreement';
     if (ds.hasLabels) {
       metric = 'top1';
-      const r = await evaluate(model, ds, { ...eo, onProgress: progress('evaluate') });
+      const r = await evaluate(given, ds, { ...eo, onProgress: progress('evaluate') });
       floatScore = r.top1 * 100;
       measureDrop = async (m) => {
         const q = await evaluate(m, ds, { ...eo, onProgress: progress('evaluate') });
@@ -1143,7 +1157,7 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
     } else {
       metric = 'agreement';
       measureDrop = async (m) => {
-        const c = await compareOutputs(m, model, ds, { ...eo, onProgress: progress('evaluate') });
+        const c = await compareOutputs(m, given, ds, { ...eo, onProgress: progress('evaluate') });
         return { score: c.top1Agreement * 100, drop: 100 - c.top1Agreement * 100 };
       };
     }
@@ -1233,7 +1247,7 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
        */
       const timeAll = async (names: string[]): Promise<Map<string, { ms: number; floatMs: number; ratio: number; byBatch: Record<string, number> }>> => {
         const out = new Map<string, { ms: number; floatMs: number; ratio: number; byBatch: Record<string, number> }>();
-        const models = [{ name: 'float', model }, ...names.map((name) => ({ name, model: built.get(name)!.out.model }))];
+        const models = [{ name: 'float', model: given }, ...names.map((name) => ({ name, model: built.get(name)!.out.model }))];
         for (const { rows, feeds } of feedSets) {
           const m = await timer(models, feeds!, timing);
           const f = m.get('float')!;
@@ -1414,7 +1428,7 @@ async function runQuantize(model: Model, mode: QuantizeMode, o: BaseOutput, ctx:
   };
   let outModel: Model;
   if (outcome === 'float') {
-    outModel = model;
+    outModel = given;
   } else {
     outModel = current.model;
     outModel.metadata.set(QUANTIZE_METADATA_KEY, JSON.stringify(recipe));

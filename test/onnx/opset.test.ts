@@ -8,7 +8,8 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { PassError } from '../../src/errors.js';
 import { loadModel } from '../../src/onnx/io.js';
-import type { Model } from '../../src/onnx/ir.js';
+import { Model, attr } from '../../src/onnx/ir.js';
+import { Tensor } from '../../src/onnx/tensor.js';
 import { upgradeBlockers, upgradeOpset } from '../../src/onnx/opset.js';
 import { encodeModel } from '../../src/onnx/proto.js';
 import { Runner, type RunTensor } from '../../src/onnx/runner.js';
@@ -181,5 +182,61 @@ describe('onnx/opset: raising conformance models to opset 13', function () {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('legacy broadcast (opset 6, which onnxruntime cannot run) is raised to what it meant: B aligned at the axis', async () => {
+    const m = new Model();
+    m.irVersion = 3;
+    m.opsetImports.set('', 6);
+    const g = m.graph;
+    const x = g.declareValue('x');
+    x.type = { kind: 'tensor', elemType: 'float32', shape: [2, 3, 2, 2] };
+    const b = g.declareValue('b');
+    b.type = { kind: 'tensor', elemType: 'float32', shape: [3] };
+    g.inputs.push(x, b);
+    const y = g.addNode({ opType: 'Sub', name: 'sub', inputs: [x, b], outputs: ['y'], attributes: { broadcast: attr.int(1), axis: attr.int(1) } }).output();
+    y.type = { kind: 'tensor', elemType: 'float32', shape: [2, 3, 2, 2] };
+    g.outputs.push(y);
+    const xs = Float32Array.from({ length: 24 }, (_, i) => i * 0.5), bs = Float32Array.of(1, 10, 100);
+    expect(await run(m, { x: { dtype: 'float32', dims: [2, 3, 2, 2], data: xs }, b: { dtype: 'float32', dims: [3], data: bs } })).to.equal(undefined);
+    expect(upgradeOpset(m, 13).rewritten).to.deep.equal({ Sub: 1 });
+    const out = (await run(m, { x: { dtype: 'float32', dims: [2, 3, 2, 2], data: xs }, b: { dtype: 'float32', dims: [3], data: bs } }))!;
+    // the legacy meaning: b[c] subtracted from every x[n, c, ·, ·]
+    expect(Array.from(out[0]!.data as Float32Array)).to.deep.equal(Array.from(xs, (v, i) => Math.fround(v - bs[Math.floor(i / 4) % 3]!)));
+  });
+
+  it('quantizes an opset-9 model whose raise adds tensors (Softmax over channels): calibrated as raised, close to float', async () => {
+    // x [n, 4, 5, 5] → Conv → Relu → Add(·, b [4, 1, 1]) → Softmax (axis 1: the old 2-D semantics) → y
+    const m = new Model();
+    m.irVersion = 4;
+    m.opsetImports.set('', 9);
+    const g = m.graph;
+    const x = g.declareValue('x');
+    x.type = { kind: 'tensor', elemType: 'float32', shape: ['n', 4, 5, 5] };
+    const b = g.declareValue('b');
+    b.type = { kind: 'tensor', elemType: 'float32', shape: [4, 1, 1] };
+    g.inputs.push(x, b);
+    const w = g.addInitializer('w', Tensor.from('float32', [4, 4, 3, 3], Array.from({ length: 144 }, (_, i) => Math.sin(i) * 0.3)));
+    const c = g.addNode({ opType: 'Conv', name: 'conv', inputs: [x, w], outputs: ['c'], attributes: { pads: attr.ints([1, 1, 1, 1]) } }).output();
+    const r = g.addNode({ opType: 'Relu', name: 'relu', inputs: [c], outputs: ['r'] }).output();
+    const a = g.addNode({ opType: 'Add', name: 'add', inputs: [r, b], outputs: ['a'] }).output();
+    const y = g.addNode({ opType: 'Softmax', name: 'softmax', inputs: [a], outputs: ['y'], attributes: { axis: attr.int(1) } }).output();
+    y.type = { kind: 'tensor', elemType: 'float32', shape: ['n', 4, 5, 5] };
+    g.outputs.push(y);
+    const feeds: Record<string, RunTensor> = {
+      x: { dtype: 'float32', dims: [8, 4, 5, 5], data: Float32Array.from({ length: 800 }, (_, i) => Math.cos(i * 0.7)) },
+      b: { dtype: 'float32', dims: [4, 1, 1], data: Float32Array.of(0.5, -0.25, 1, 0) },
+    };
+    const float = (await run(m, feeds))!;
+    expect(float, 'onnxruntime runs the opset-9 model').not.to.equal(undefined);
+    const { model: q, report } = await quantize(m, { calibration: (async function* () { yield feeds; })(), samples: 8, latency: 'off' });
+    expect(q.opset('')).to.equal(13);
+    expect(report.notes.join('\n')).to.match(/raised the default-domain opset from 9 to 13 \(rewrote Softmax ×1/);
+    expect(q.graph.nodes.some((n) => n.opType === 'QuantizeLinear')).to.equal(true);
+    const got = (await run(q, feeds))!;
+    const want = float[0]!.data as Float32Array, have = got[0]!.data as Float32Array;
+    // a softmax over the whole flattened sample: values near 1/100
+    for (let i = 0; i < want.length; i++) expect(Math.abs(have[i]! - want[i]!), `y[${i}]`).to.be.below(0.003);
+    expect(m.opset('')).to.equal(9);
   });
 });
