@@ -62,6 +62,8 @@ export const OPSET_BREAKING_VERSIONS: Readonly<Record<string, readonly number[]>
   ReduceSum: [13], ReduceMean: [18], ReduceMax: [18], ReduceMin: [18], ReduceProd: [18], ReduceL1: [18], ReduceL2: [18],
   ReduceLogSum: [18], ReduceLogSumExp: [18], ReduceSumSquare: [18],
   Resize: [11, 13, 18, 19],
+  // Upsample: scales became an input at 9; deprecated at 10 for Resize, which says the same with explicit modes
+  Upsample: [7, 9, 10],
 };
 
 /** What an upgrader sees: the node, the graph, the model's opset before the raise and the target. */
@@ -252,6 +254,27 @@ const UPGRADERS: Record<string, Upgrader> = {
     },
   },
   Softmax: flattening, LogSoftmax: flattening, Hardmax: flattening,
+  Upsample: {
+    check: (s) => {
+      if (s.crosses(7)) return `${s.node} is from opset 1 (experimental)`;
+      const mode = s.node.getString('mode', 'nearest');
+      return mode !== 'nearest' && mode !== 'linear' ? `${s.node} has mode "${mode}"` : undefined;
+    },
+    // Upsample's coordinates were Resize's 'asymmetric', and its nearest neighbour the floor
+    apply: (s) => {
+      if (!s.crosses(10)) return;
+      const { node, g } = s;
+      const mode = node.getString('mode', 'nearest');
+      const scales = node.getAttr('scales');
+      const scalesInput = node.inputs[1] ?? (scales?.type === 'floats' ? g.addInitializer(g.uniqueName(`${node.name || 'Upsample'}_scales`), Tensor.from('float32', [scales.value.length], scales.value)) : null);
+      node.opType = 'Resize';
+      node.attributes.clear();
+      node.setAttr('mode', attr.string(mode));
+      node.setAttr('coordinate_transformation_mode', attr.string('asymmetric'));
+      if (mode === 'nearest') node.setAttr('nearest_mode', attr.string('floor'));
+      node.setInputs([node.inputs[0]!, null, scalesInput]);
+    },
+  },
 };
 
 /** Ranks of the main graph's values, inferred on a copy so that the model itself gains no annotations. */
