@@ -86,6 +86,14 @@ interface Upgrader {
 
 const int64s = (g: Graph, base: string, values: readonly number[]): Value => g.addInitializer(g.uniqueName(base), Tensor.from('int64', [values.length], values.map((v) => BigInt(v))));
 
+/** Detaches a node's outputs after the first (training outputs, Dropout's mask) once checked unread. */
+function keepFirstOutput(node: Node): void {
+  while (node.outputs.length > 1) {
+    const v = node.outputs.pop();
+    if (v) v.producer = undefined;
+  }
+}
+
 /** Drops attributes that later opsets removed. */
 function drop(node: Node, ...names: string[]): void {
   for (const n of names) node.attributes.delete(n);
@@ -185,10 +193,7 @@ const UPGRADERS: Record<string, Upgrader> = {
     apply: (s) => {
       drop(s.node, 'consumed_inputs', 'is_test', 'spatial');
       // training outputs nobody reads are left off (their meaning changed at 14)
-      while (s.node.outputs.length > 1) {
-        const v = s.node.outputs.pop();
-        if (v) v.producer = undefined;
-      }
+      keepFirstOutput(s.node);
     },
   },
   Dropout: {
@@ -199,10 +204,7 @@ const UPGRADERS: Record<string, Upgrader> = {
       node.opType = 'Identity';
       node.attributes.clear();
       node.setInputs([node.inputs[0]!]);
-      while (node.outputs.length > 1) {
-        const v = node.outputs.pop();
-        if (v) v.producer = undefined;
-      }
+      keepFirstOutput(node);
     },
   },
   Reshape: { check: (s) => (s.crosses(5) && s.node.inputs.length < 2 && !s.node.getAttr('shape') ? `${s.node} has no shape` : undefined), apply: (s) => s.crosses(5) && s.node.inputs.length < 2 && intsToInput(s, 'shape', 1) },
@@ -335,19 +337,46 @@ function stepOf(node: Node, from: number, to: number, ranks: Map<string, number>
  * ```
  */
 export function upgradeOpset(model: Model, target: number): { from: number; to: number; rewritten: Record<string, number> } {
+  const r = tryUpgrade(model, target);
+  if ('blockers' in r) throw new PassError(`Cannot raise the model's opset from ${r.from} to ${target}: ${r.blockers.join('; ')}`);
+  return r;
+}
+
+/**
+ * Makes sure the model imports at least `min` for the default domain: raises it in place when it is lower
+ * (`upgradeOpset`) and notes what was done. Returns undefined when the opset is (now) high enough, or the reason it
+ * was not raised (the model is then unchanged); `allowed: false` refuses any raise.
+ *
+ * @example
+ * ```ts
+ * const why = ensureOpset(model, 13, notes); // undefined: the model is at opset ≥ 13 now
+ * ```
+ */
+export function ensureOpset(model: Model, min: number, notes: string[], allowed = true): string | undefined {
+  const from = model.opset('') ?? 1;
+  if (from >= min) return undefined;
+  if (!allowed) return `the model's opset is ${from} and raising it was turned off (raiseOpset: false)`;
+  const r = tryUpgrade(model, min);
+  if ('blockers' in r) return `the model's opset is ${from}, and raising it to ${min} could change ${r.blockers.join(', ')}`;
+  const ops = Object.entries(r.rewritten).map(([op, n]) => `${op} ×${n}`).join(', ');
+  notes.push(`raised the default-domain opset from ${from} to ${min}${ops ? ` (rewrote ${ops} to mean the same there)` : ' (every op in the model means the same there)'}`);
+  return undefined;
+}
+
+/** The raise itself: the blockers (model unchanged), or the model raised and the ops rewritten. Ranks are inferred once. */
+function tryUpgrade(model: Model, target: number): { from: number; blockers: string[] } | { from: number; to: number; rewritten: Record<string, number> } {
   const from = model.opset('') ?? 1;
   if (from >= target) return { from, to: from, rewritten: {} };
   const ranks = inferredRanks(model);
   const blockers = upgradeBlockers(model, target, ranks);
-  if (blockers.length) throw new PassError(`Cannot raise the model's opset from ${from} to ${target}: ${blockers.join('; ')}`);
+  if (blockers.length) return { from, blockers };
   const rewritten: Record<string, number> = {};
   for (const node of [...model.graph.nodes]) {
     if (!isOnnxDomain(node)) continue;
     const versions = OPSET_BREAKING_VERSIONS[node.opType] ?? [];
     if (!versions.some((v) => v > from && v <= target)) continue;
-    const up = UPGRADERS[node.opType]!;
     const before = node.opType;
-    up.apply(stepOf(node, from, target, ranks));
+    UPGRADERS[node.opType]!.apply(stepOf(node, from, target, ranks));
     rewritten[before] = (rewritten[before] ?? 0) + 1;
   }
   model.graph.sort();

@@ -39,12 +39,12 @@ import { addConstant, constantOf, dropUnreadConstants, isOnnxDomain } from '../o
 import { attr, type Graph, type Model, type Value } from '../onnx/ir.js';
 import { Tensor } from '../onnx/tensor.js';
 import { parseOptions } from '../pass.js';
+import { ensureOpset } from '../onnx/opset.js';
 import type { NodeReport, QuantizeOutput } from './types.js';
 import {
   LINEAR_OPS,
   addBefore,
   cloneModel,
-  ensureOpset,
   floats,
   inferQuietly,
   linearSite,

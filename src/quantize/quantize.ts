@@ -46,7 +46,8 @@ import { quantizeDynamic, type DynamicOptions } from './dynamic.js';
 import { STATIC_HANDLERS } from './ops/table.js';
 import { quantizeStatic, staticOptions, tensorsToCalibrate } from './static.js';
 import type { ActivationType, FallbackReason, Feeds, NodeReport, QuantizeOutput, QuantizeReport, TensorRange } from './types.js';
-import { ensureOpset, quantizeWeightOnly, type WeightOnlyOptions } from './weightOnly.js';
+import { quantizeWeightOnly, type WeightOnlyOptions } from './weightOnly.js';
+import { ensureOpset } from '../onnx/opset.js';
 import { decodeModelProto, encodeModel, modelFromProto } from '../onnx/proto.js';
 import { median } from '../util/stats.js';
 

@@ -41,7 +41,7 @@ import { parseOptions, type Pass, type PassResult } from '../pass.js';
 import { STATIC_HANDLERS, staticHandlerFor, type OpPlan, type OutputPlan, type PlanContext, type QuantizePlan } from './ops/table.js';
 import { QdqBuilder, computeQParams, minMax, quantizeBias, quantizeWeight, quantizeWithParams, rint, typeRange, type QParams, type QuantizedTensor } from './qdq.js';
 import { toQOperator } from './qoperator.js';
-import { ensureOpset } from './weightOnly.js';
+import { ensureOpset } from '../onnx/opset.js';
 import type { FallbackReason, NodeReport, QuantizeOutput, TensorRange } from './types.js';
 
 // ---------------------------------------------------------------------------------------------------------------

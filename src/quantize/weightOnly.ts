@@ -41,8 +41,9 @@ import { attr, type Attr, type Graph, type Model, type Node, type Value } from '
 import { decodeModelProto, encodeModel, modelFromProto } from '../onnx/proto.js';
 import { Tensor } from '../onnx/tensor.js';
 import { parseOptions } from '../pass.js';
-import { upgradeBlockers, upgradeOpset } from '../onnx/opset.js';
+import { ensureOpset } from '../onnx/opset.js';
 
+// the opset table and its checks moved to onnx/opset.ts; these names stay importable from here
 export { OPSET_BREAKING_VERSIONS, upgradeBlockers as opsetRaiseBlockers } from '../onnx/opset.js';
 import type { FallbackReason, NodeReport, QuantizeOutput, QuantizeReport } from './types.js';
 
@@ -303,28 +304,6 @@ export function matchesAny(name: string, patterns: readonly string[]): boolean {
     const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
     return re.test(name);
   });
-}
-
-/**
- * Makes sure the model imports at least `min` for the default domain: raises it when it is lower, rewriting the
- * nodes whose op changed on the way (`upgradeOpset` in onnx/opset.ts). Returns undefined when the opset is (now)
- * high enough, or the reason it was not raised (the model is then unchanged).
- *
- * @example
- * ```ts
- * const why = ensureOpset(model, 13, notes); // undefined: the model is at opset ≥ 13 now
- * ```
- */
-export function ensureOpset(model: Model, min: number, notes: string[], allowed = true): string | undefined {
-  const from = model.opset('') ?? 1;
-  if (from >= min) return undefined;
-  if (!allowed) return `the model's opset is ${from} and raising it was turned off (raiseOpset: false)`;
-  const blockers = upgradeBlockers(model, min);
-  if (blockers.length) return `the model's opset is ${from}, and raising it to ${min} could change ${blockers.join(', ')}`;
-  const { rewritten } = upgradeOpset(model, min);
-  const ops = Object.entries(rewritten).map(([op, n]) => `${op} ×${n}`).join(', ');
-  notes.push(`raised the default-domain opset from ${from} to ${min}${ops ? ` (rewrote ${ops} to mean the same there)` : ' (every op in the model means the same there)'}`);
-  return undefined;
 }
 
 /** A Conv/Gemm/MatMul whose weight (input 1) is a float32 constant, and facts the quantizers need. */

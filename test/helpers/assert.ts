@@ -15,3 +15,14 @@ export async function rejects(p: Promise<unknown> | (() => unknown), cls: new (.
   }
   return expect.fail(`expected a ${cls.name} matching ${re}`);
 }
+
+/** The largest |got − want| over the largest |want|: the error relative to the reference's scale. */
+export function relErr(got: ArrayLike<number>, want: readonly number[]): number {
+  let diff = 0;
+  let scale = 0;
+  want.forEach((w, i) => {
+    diff = Math.max(diff, Math.abs(got[i]! - w));
+    scale = Math.max(scale, Math.abs(w));
+  });
+  return diff / scale;
+}

@@ -27,6 +27,7 @@ import { IM2COL_MAX_ELEMENTS } from '../../src/train/grad/Conv.js';
 import { GRAD_RULES } from '../../src/train/grad/table.js';
 import { buildTrainingGraph, inferenceModel, type TrainingGraph, type TrainingGraphOptions } from '../../src/train/graph.js';
 import { hasPython, runPython } from '../helpers/python.js';
+import { relErr } from '../helpers/assert.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -707,16 +708,6 @@ for case in inp['cases']:
     out[case['name']] = r
 print(json.dumps(out))
 `;
-
-  function relErr(got: ArrayLike<number>, want: readonly number[]): number {
-    let diff = 0;
-    let scale = 0;
-    want.forEach((w, i) => {
-      diff = Math.max(diff, Math.abs(got[i]! - w));
-      scale = Math.max(scale, Math.abs(w));
-    });
-    return diff / scale;
-  }
 
   it('a small CNN with a depthwise/ReLU6/residual block: loss, logits, every gradient and the running statistics (training and frozen BN)', async function () {
     if (!torch) this.skip();

@@ -15,6 +15,7 @@ import { Tensor } from '../../src/onnx/tensor.js';
 import { buildTrainingGraph, HINTS_METADATA_KEY } from '../../src/train/graph.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { hasPython, runPython } from '../helpers/python.js';
+import { relErr } from '../helpers/assert.js';
 
 const count = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
@@ -38,16 +39,6 @@ function tiny(seed: number, channels: number, opset: number, batchNorm: boolean)
   const logits = node('Gemm', [flat, w('fc.w', [10, channels], -1, 1), w('fc.b', [10])], 'logits', { transB: attr.int(1) });
   g.outputs.push(logits);
   return m;
-}
-
-function relErr(got: ArrayLike<number>, want: readonly number[]): number {
-  let diff = 0;
-  let scale = 0;
-  want.forEach((v, i) => {
-    diff = Math.max(diff, Math.abs(got[i]! - v));
-    scale = Math.max(scale, Math.abs(v));
-  });
-  return diff / scale;
 }
 
 const SCRIPT = String.raw`

@@ -356,8 +356,7 @@ function withReductions(model: Model, tensors: Observed[], o: Options, total: nu
   // channels, and TopK would have no tail to keep)
   const eligible = tensors.filter((t) => {
     const v = g.values.get(t.name);
-    const each = v && perSample(v);
-    return v?.elemType === 'float32' && each !== 0 && !v.shape?.some((d) => d === 0) && (!percentile || each !== undefined);
+    return v?.elemType === 'float32' && !v.shape?.some((d) => d === 0) && (!percentile || perSample(v) !== undefined);
   });
   if (!eligible.length) return { model, reduced: [] };
   const positive = nonNegativeValues(copy);
